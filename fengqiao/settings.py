@@ -1,0 +1,61 @@
+"""All runtime settings, read once from ``FQ_*`` environment variables.
+
+Every default is chosen so that ``fengqiao up`` works on one machine with a local RabbitMQ.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DIRECTORY = Path(__file__).parent / "data" / "directory.json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FQ_", extra="ignore")
+
+    amqp_uri: str = Field("amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ broker")
+    data_dir: Path = Field(Path("var"), description="embedded store, search index and logs")
+    store_uri: str = Field(
+        "", description="sqlite:///<dir> or mongodb://…; empty means sqlite under FQ_DATA_DIR/store"
+    )
+    search_uri: str = Field(
+        "", description="sqlite:///<dir> or http(s)://elasticsearch; empty means FQ_DATA_DIR/search"
+    )
+    gateway_host: str = Field("127.0.0.1", description="address the gateway listens on")
+    gateway_port: int = Field(8000, description="port the gateway listens on")
+    metrics_host: str = Field("127.0.0.1", description="address of the services' /metrics")
+    metrics_port: int = Field(9100, description="port of the services' /metrics; 0 = off")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    bootstrap_admin_key: str | None = Field(
+        None, description="creates (or keeps) an admin API key with this secret at gateway start"
+    )
+    directory_file: Path = Field(DEFAULT_DIRECTORY, description="regions and units (JSON)")
+    rpc_timeout_seconds: float = Field(10.0, description="gateway → service RPC timeout")
+    publish_timeout_seconds: float = Field(5.0, description="wait for the broker's confirm")
+    delivery_limit: int = Field(5, description="deliveries before a failing message is dead-lettered")
+
+    @cached_property
+    def resolved_store_uri(self) -> str:
+        return self.store_uri or f"sqlite:///{(self.data_dir / 'store').resolve()}"
+
+    @cached_property
+    def resolved_search_uri(self) -> str:
+        return self.search_uri or f"sqlite:///{(self.data_dir / 'search').resolve()}"
+
+    def nameko_config(self) -> dict:
+        """The config dict nameko containers and standalone proxies expect."""
+        return {
+            "AMQP_URI": self.amqp_uri,
+            "serializer": "json",
+            "max_workers": 10,
+            "FQ_STORE_URI": self.resolved_store_uri,
+            "FQ_DIRECTORY_FILE": str(self.directory_file),
+            "FQ_DELIVERY_LIMIT": self.delivery_limit,
+        }
+
+
+def load_settings(**overrides) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,99 @@
+"""MongoDB adapter for services (PyMongo's synchronous client)."""
+from __future__ import annotations
+
+from typing import Any
+
+import pymongo
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError as MongoDuplicateKey
+from pymongo.errors import PyMongoError
+
+from fengqiao.store import Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
+from fengqiao.store import mongo_query as q
+from fengqiao.store.query import encode_cursor
+
+
+class MongoCollection:
+    def __init__(self, raw):
+        self.name = raw.name
+        self._raw = raw
+
+    def ensure_index(self, *fields: str, unique: bool = False) -> None:
+        if fields == ("id",):
+            return  # _id is always unique and indexed
+        index = Index(tuple(fields), unique)
+        self._raw.create_index(q.to_index_keys(index.fields), unique=unique, name=index.name)
+
+    def insert(self, doc: Document) -> Document:
+        if not isinstance(doc.get("id"), str) or not doc["id"]:
+            raise ValueError("a document needs a non-empty string 'id'")
+        stored = {**doc, "version": 1}
+        try:
+            self._raw.insert_one(q.to_document(stored))
+        except MongoDuplicateKey as exc:
+            raise DuplicateKeyError(f"{self.name}: {exc}") from exc
+        return stored
+
+    def get(self, doc_id: str) -> Document | None:
+        return q.from_document(self._raw.find_one({"_id": doc_id}))
+
+    def find_one(self, where: Filter) -> Document | None:
+        return q.from_document(self._raw.find_one(q.to_filter(where)))
+
+    def update(self, doc_id: str, changes: Document, *, expected_version: int) -> Document | None:
+        try:
+            raw = self._raw.find_one_and_update(
+                {"_id": doc_id, "version": expected_version},
+                q.versioned_set(changes, expected_version),
+                return_document=ReturnDocument.AFTER,
+            )
+        except MongoDuplicateKey as exc:
+            raise DuplicateKeyError(f"{self.name}: {exc}") from exc
+        return q.from_document(raw)
+
+    def delete(self, doc_id: str) -> bool:
+        return self._raw.delete_one({"_id": doc_id}).deleted_count > 0
+
+    def find(
+        self, where: Filter | None = None, *, order: Order = Order(), limit: int = 100,
+        after: str | None = None,
+    ) -> Page:
+        cursor = self._raw.find(q.to_filter(where, order, after)).sort(q.to_sort(order)).limit(limit + 1)
+        items = [q.from_document(raw) for raw in cursor]
+        page = items[:limit]
+        return Page(page, encode_cursor(order, page[-1]) if len(items) > limit else None)
+
+    def count(self, where: Filter | None = None) -> int:
+        return self._raw.count_documents(q.to_filter(where))
+
+    def count_by(self, field: str, where: Filter | None = None) -> dict[Any, int]:
+        return {row["_id"]: row["n"] for row in self._raw.aggregate(q.count_by_pipeline(field, where))}
+
+
+class MongoStore:
+    def __init__(self, client, database_name: str):
+        self._client = client
+        self._db = client[database_name]
+
+    @classmethod
+    def for_owner(cls, uri: str, owner: str) -> MongoStore:
+        client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+        return cls(client, q.database_name(uri, owner))
+
+    def collection(self, name: str) -> MongoCollection:
+        return MongoCollection(self._db[name])
+
+    def next_sequence(self, name: str) -> int:
+        raw = self._db[q.SEQUENCES].find_one_and_update(
+            {"_id": name}, q.sequence_update(), upsert=True, return_document=ReturnDocument.AFTER
+        )
+        return raw["value"]
+
+    def ping(self) -> None:
+        try:
+            self._client.admin.command("ping")
+        except PyMongoError as exc:
+            raise StoreError(f"MongoDB unreachable: {exc}") from exc
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,72 @@
+"""The filter dialect shared by every adapter, its validation, and page cursors.
+
+Kept in one place so that SQLite and MongoDB accept exactly the same queries.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+from fengqiao.store import Filter, Order
+
+COMPARISONS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+OPERATORS = set(COMPARISONS) | {"$in", "$ne"}
+FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+Scalar = (str, int, float, bool, type(None))
+
+
+def check_field(path: str) -> str:
+    if not FIELD_PATH.match(path):
+        raise ValueError(f"invalid field path {path!r}")
+    return path
+
+
+def normalize(where: Filter | None) -> list[tuple[str, str, Any]]:
+    """Flatten a filter into (field, operator, value) terms, rejecting anything unknown."""
+    terms: list[tuple[str, str, Any]] = []
+    for path, condition in (where or {}).items():
+        check_field(path)
+        if not isinstance(condition, dict):
+            terms.append((path, "$eq", _scalar(path, condition)))
+            continue
+        for op, value in condition.items():
+            if op not in OPERATORS:
+                raise ValueError(f"unknown operator {op!r} on {path!r}")
+            if op == "$in":
+                if not isinstance(value, (list, tuple)):
+                    raise ValueError(f"$in on {path!r} needs a list")
+                terms.append((path, op, [_scalar(path, v) for v in value]))
+            else:
+                terms.append((path, op, _scalar(path, value)))
+    return terms
+
+
+def _scalar(path: str, value: Any) -> Any:
+    if not isinstance(value, Scalar):
+        raise ValueError(f"filter value for {path!r} must be a scalar, got {type(value).__name__}")
+    return value
+
+
+def encode_cursor(order: Order, doc: dict) -> str:
+    position = [lookup(doc, order.field), doc["id"]]
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[Any, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value, doc_id = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid cursor {cursor!r}") from exc
+    return value, doc_id
+
+
+def lookup(doc: dict, path: str) -> Any:
+    value: Any = doc
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value

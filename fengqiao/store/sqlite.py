@@ -1,0 +1,261 @@
+"""Embedded document store on SQLite: one database file per owner, WAL journal.
+
+Documents are JSON text; queries run on ``json_extract`` expressions, which expression indexes
+created by ``ensure_index`` serve. A statement never yields to other greenlets or threads
+while it runs, and a lock serialises the read-modify-write of ``update``.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from fengqiao.store import Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
+from fengqiao.store.query import check_field, decode_cursor, encode_cursor, normalize
+
+_SQL_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _expr(path: str) -> str:
+    if path == "id":
+        return "id"
+    return f"json_extract(doc, '$.{check_field(path)}')"
+
+
+def _dumps(doc: Document) -> str:
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def _where_sql(where: Filter | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for path, op, value in normalize(where):
+        expr = _expr(path)
+        if op == "$eq":
+            if value is None:
+                clauses.append(f"{expr} IS NULL")
+            else:
+                clauses.append(f"{expr} = ?")
+                params.append(value)
+        elif op == "$ne":
+            if value is None:
+                clauses.append(f"{expr} IS NOT NULL")
+            else:
+                clauses.append(f"({expr} IS NULL OR {expr} != ?)")
+                params.append(value)
+        elif op == "$in":
+            present = [v for v in value if v is not None]
+            parts = [f"{expr} IN ({','.join('?' * len(present))})"] if present else []
+            if None in value:
+                parts.append(f"{expr} IS NULL")
+            clauses.append("(" + " OR ".join(parts) + ")" if parts else "0")
+            params.extend(present)
+        else:
+            clauses.append(f"{expr} {_SQL_OPS[op]} ?")
+            params.append(value)
+    return (" AND ".join(clauses) or "1"), params
+
+
+def _set_path(doc: Document, path: str, value: Any) -> None:
+    *parents, leaf = check_field(path).split(".")
+    node = doc
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+class SqliteCollection:
+    def __init__(self, store: SqliteStore, name: str):
+        check_field(name)
+        self.name = name
+        self._store = store
+        self._table = f'"c_{name}"'
+        store.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._table} "
+            "(id TEXT PRIMARY KEY, version INTEGER NOT NULL, doc TEXT NOT NULL)"
+        )
+
+    def ensure_index(self, *fields: str, unique: bool = False) -> None:
+        index = Index(tuple(fields), unique)
+        exprs = ", ".join(_expr(f) for f in fields)
+        kind = "UNIQUE INDEX" if unique else "INDEX"
+        self._store.execute(
+            f'CREATE {kind} IF NOT EXISTS "{self.name}__{index.name}" ON {self._table} ({exprs})'
+        )
+
+    def insert(self, doc: Document) -> Document:
+        if not isinstance(doc.get("id"), str) or not doc["id"]:
+            raise ValueError("a document needs a non-empty string 'id'")
+        stored = {**doc, "version": 1}
+        try:
+            self._store.execute(
+                f"INSERT INTO {self._table} (id, version, doc) VALUES (?, 1, ?)",
+                (doc["id"], _dumps(stored)),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateKeyError(f"{self.name}: {exc}") from exc
+        return stored
+
+    def get(self, doc_id: str) -> Document | None:
+        row = self._store.query_one(f"SELECT doc FROM {self._table} WHERE id = ?", (doc_id,))
+        return json.loads(row[0]) if row else None
+
+    def find_one(self, where: Filter) -> Document | None:
+        page = self.find(where, limit=1)
+        return page.items[0] if page.items else None
+
+    def update(self, doc_id: str, changes: Document, *, expected_version: int) -> Document | None:
+        if {"id", "version"} & changes.keys():
+            raise ValueError("id and version are managed by the store")
+        with self._store.transaction() as conn:
+            row = conn.execute(
+                f"SELECT doc FROM {self._table} WHERE id = ? AND version = ?",
+                (doc_id, expected_version),
+            ).fetchone()
+            if row is None:
+                return None
+            doc = json.loads(row[0])
+            for path, value in changes.items():
+                _set_path(doc, path, value)
+            doc["version"] = expected_version + 1
+            try:
+                conn.execute(
+                    f"UPDATE {self._table} SET version = ?, doc = ? WHERE id = ? AND version = ?",
+                    (doc["version"], _dumps(doc), doc_id, expected_version),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateKeyError(f"{self.name}: {exc}") from exc
+        return doc
+
+    def delete(self, doc_id: str) -> bool:
+        return self._store.execute(f"DELETE FROM {self._table} WHERE id = ?", (doc_id,)) > 0
+
+    def find(
+        self, where: Filter | None = None, *, order: Order = Order(), limit: int = 100,
+        after: str | None = None,
+    ) -> Page:
+        sql, params = _where_sql(where)
+        key = _expr(order.field)
+        direction, beyond = ("DESC", "<") if order.descending else ("ASC", ">")
+        if after:
+            value, last_id = decode_cursor(after)
+            if order.field == "id":
+                sql += f" AND id {beyond} ?"
+                params.append(last_id)
+            else:
+                sql += f" AND ({key} {beyond} ? OR ({key} = ? AND id {beyond} ?))"
+                params.extend([value, value, last_id])
+        rows = self._store.query_all(
+            f"SELECT doc FROM {self._table} WHERE {sql} "
+            f"ORDER BY {key} {direction}, id {direction} LIMIT ?",
+            (*params, limit + 1),
+        )
+        items = [json.loads(r[0]) for r in rows[:limit]]
+        cursor = encode_cursor(order, items[-1]) if len(rows) > limit else None
+        return Page(items, cursor)
+
+    def count(self, where: Filter | None = None) -> int:
+        sql, params = _where_sql(where)
+        return self._store.query_one(f"SELECT COUNT(*) FROM {self._table} WHERE {sql}", params)[0]
+
+    def count_by(self, field: str, where: Filter | None = None) -> dict[Any, int]:
+        sql, params = _where_sql(where)
+        expr = _expr(field)
+        rows = self._store.query_all(
+            f"SELECT {expr}, COUNT(*) FROM {self._table} WHERE {sql} GROUP BY {expr}", params
+        )
+        return {value: n for value, n in rows}
+
+
+class _Transaction:
+    def __init__(self, store: SqliteStore):
+        self._store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._store._lock.acquire()
+        # IMMEDIATE takes the write lock up front, so another process cannot slip a write
+        # between our read and our update.
+        self._store._conn.execute("BEGIN IMMEDIATE")
+        return self._store._conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._store._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self._store._lock.release()
+
+
+class SqliteStore:
+    def __init__(self, path: Path | str):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        try:
+            self._conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: durable across application crashes, fsync at checkpoints.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS _sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
+        self._collections: dict[str, SqliteCollection] = {}
+
+    @classmethod
+    def for_owner(cls, uri: str, owner: str) -> SqliteStore:
+        directory = urlparse(uri).path or "."
+        return cls(Path(directory) / f"{owner}.sqlite3")
+
+    def collection(self, name: str) -> SqliteCollection:
+        with self._lock:
+            if name not in self._collections:
+                self._collections[name] = SqliteCollection(self, name)
+            return self._collections[name]
+
+    def next_sequence(self, name: str) -> int:
+        row = self.query_one(
+            "INSERT INTO _sequences (name, value) VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+            (name,),
+        )
+        return row[0]
+
+    def ping(self) -> None:
+        self.query_one("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self)
+
+    def execute(self, sql: str, params: tuple | list = ()) -> int:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).rowcount
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+
+    def query_one(self, sql: str, params: tuple | list = ()) -> tuple | None:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+
+    def query_all(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
