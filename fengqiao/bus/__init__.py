@@ -1,0 +1,1 @@
+"""RabbitMQ conventions: topology, reliable handlers, event emitters, dead letters."""

@@ -1,0 +1,77 @@
+"""nameko dependency providers: how a service gets its store, clock, directory and emitter.
+
+Each reads what it needs from the container config, which ``Settings.nameko_config`` fills;
+tests put a ``FakeClock`` or a temporary store URI in that config instead.
+"""
+from __future__ import annotations
+
+from nameko.events import EventDispatcher
+from nameko.extensions import DependencyProvider
+
+from fengqiao.clock import SystemClock
+from fengqiao.directory import Directory
+from fengqiao.events import Event
+from fengqiao.settings import DEFAULT_DIRECTORY
+from fengqiao.store import CollectionSpec, DocumentStore, open_store
+
+STORE_URI_KEY = "FQ_STORE_URI"
+CLOCK_KEY = "FQ_CLOCK"
+DIRECTORY_KEY = "FQ_DIRECTORY_FILE"
+
+
+class Collections:
+    """The service's collections by name (``self.store.cases``) and its sequences."""
+
+    def __init__(self, store: DocumentStore, specs: tuple[CollectionSpec, ...]):
+        self.store = store
+        for spec in specs:
+            setattr(self, spec.name, spec.open(store))
+
+
+class Store(DependencyProvider):
+    """The service's own document store (one SQLite file or Mongo database per service),
+    with the collections it declares opened and indexed once, at container setup."""
+
+    def __init__(self, *specs: CollectionSpec):
+        self.specs = specs
+
+    def setup(self):
+        store = open_store(self.container.config[STORE_URI_KEY], self.container.service_name)
+        self.collections = Collections(store, self.specs)
+
+    def stop(self):
+        self.collections.store.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.collections
+
+
+class Clock(DependencyProvider):
+    def setup(self):
+        self.clock = self.container.config.get(CLOCK_KEY) or SystemClock()
+
+    def get_dependency(self, worker_ctx):
+        return self.clock
+
+
+class DirectoryFile(DependencyProvider):
+    def setup(self):
+        self.directory = Directory.load(self.container.config.get(DIRECTORY_KEY) or DEFAULT_DIRECTORY)
+
+    def get_dependency(self, worker_ctx):
+        return self.directory
+
+
+class Emitter(EventDispatcher):
+    """Publishes catalog events on this service's exchange, with publisher confirms."""
+
+    def get_dependency(self, worker_ctx):
+        dispatch = super().get_dependency(worker_ctx)
+        service = self.container.service_name
+
+        def emit(event: Event) -> None:
+            if event.source != service:
+                raise ValueError(f"{service} cannot emit {event.type}, which belongs to {event.source}")
+            dispatch(event.type, event.to_message())
+
+        return emit

@@ -1,0 +1,50 @@
+"""The one kind of event handler Fengqiao services use.
+
+``@handle_event(source, type)`` is nameko's SERVICE_POOL handler with the platform's rules:
+its queue is the quorum queue ``fengqiao bus setup`` declared; a handler that raises has its
+message requeued until the queue's delivery limit dead-letters it; a message that can never be
+handled (``InvalidEvent``) is dead-lettered at once instead of being retried.
+"""
+from __future__ import annotations
+
+from nameko.events import SERVICE_POOL, EventHandler
+
+from fengqiao.bus import topology
+from fengqiao.events import InvalidEvent
+from fengqiao.metrics import DEAD_LETTERED, EVENTS_HANDLED, HANDLER_FAILURES
+
+DELIVERY_LIMIT_KEY = "FQ_DELIVERY_LIMIT"
+
+
+class ReliableEventHandler(EventHandler):
+    def __init__(self, source_service: str, event_type: str, **kwargs):
+        super().__init__(
+            source_service, event_type, handler_type=SERVICE_POOL,
+            reliable_delivery=True, requeue_on_error=True, **kwargs,
+        )
+
+    def setup(self):
+        super().setup()
+        # Consumers are created at start from self.queue, so replacing the classic queue nameko
+        # built with the declared quorum queue before then is enough.
+        self.queue = topology.subscription_queue(
+            self.source_service, self.event_type, self.container.service_name, self.method_name,
+            int(self.container.config.get(DELIVERY_LIMIT_KEY, 5)),
+        )
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        service = self.container.service_name
+        if exc_info is None:
+            EVENTS_HANDLED.labels(service, self.event_type).inc()
+            self.queue_consumer.ack_message(message)
+            return
+        HANDLER_FAILURES.labels(service, self.method_name).inc()
+        if issubclass(exc_info[0], InvalidEvent):
+            DEAD_LETTERED.labels(service).inc()
+            if message.channel.connection:
+                message.reject(requeue=False)
+            return
+        self.queue_consumer.requeue_message(message)
+
+
+handle_event = ReliableEventHandler.decorator

@@ -1,0 +1,83 @@
+"""The directory: regions at five levels and the units that handle cases in them.
+
+A deployment loads its own directory from a JSON file (``FQ_DIRECTORY_FILE``); the packaged one
+is a demo whose county codes are real and whose township, village and grid codes are made up.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+REGION_CODE = re.compile(r"^\d{6}(\d{3}(\d{3}(\d{3})?)?)?$")
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+    level: str
+    parent: str | None
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str
+    name: str
+    kind: str  # center, mediation_committee, grid_worker, triage_desk, ...
+    level: str
+    region_code: str | None
+
+
+# Units that own a region's cases, in order of preference when a region has several.
+LOCAL_KINDS = {"center": 0, "mediation_committee": 1, "grid_worker": 2}
+
+
+class DirectoryError(ValueError):
+    pass
+
+
+class Directory:
+    def __init__(self, regions: list[Region], units: list[Unit], triage_desk: str):
+        self.regions = {r.code: r for r in regions}
+        self.units = {u.id: u for u in units}
+        if triage_desk not in self.units:
+            raise DirectoryError(f"triage desk unit {triage_desk!r} is not in the directory")
+        self.triage_desk = self.units[triage_desk]
+        self._local = {}
+        for unit in sorted(units, key=lambda u: LOCAL_KINDS.get(u.kind, 99)):
+            if unit.region_code and unit.kind in LOCAL_KINDS:
+                self._local.setdefault(unit.region_code, unit)
+        for region in regions:
+            if region.parent and region.parent not in self.regions:
+                raise DirectoryError(f"region {region.code} has unknown parent {region.parent}")
+
+    @classmethod
+    def load(cls, path: Path | str) -> Directory:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        try:
+            regions = [Region(**r) for r in raw["regions"]]
+            units = [Unit(**u) for u in raw["units"]]
+            return cls(regions, units, raw["triage_desk"])
+        except (KeyError, TypeError) as exc:
+            raise DirectoryError(f"{path}: {exc}") from exc
+
+    def region(self, code: str | None) -> Region | None:
+        return self.regions.get(code) if code else None
+
+    def lineage(self, code: str) -> list[Region]:
+        """The region and its ancestors, nearest first."""
+        chain = []
+        region = self.regions.get(code)
+        while region:
+            chain.append(region)
+            region = self.regions.get(region.parent) if region.parent else None
+        return chain
+
+    def local_unit(self, code: str) -> Unit | None:
+        """The unit that owns a region (属地管理): its own, or the nearest ancestor's."""
+        for region in self.lineage(code):
+            if region.code in self._local:
+                return self._local[region.code]
+        return None

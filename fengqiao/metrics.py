@@ -1,0 +1,22 @@
+"""Prometheus metrics shared by the services (one registry per process).
+
+Names follow Prometheus conventions: ``fengqiao_`` prefix, base units, ``_total`` for counters,
+labels with a handful of values only (never a case id, a person or a village code).
+"""
+from prometheus_client import Counter, Histogram
+
+EVENTS_HANDLED = Counter(
+    "fengqiao_events_handled_total", "Events handled successfully", ["service", "event"]
+)
+HANDLER_FAILURES = Counter(
+    "fengqiao_handler_failures_total", "Handler runs that raised", ["service", "handler"]
+)
+DEAD_LETTERED = Counter(
+    "fengqiao_messages_dead_lettered_total", "Messages rejected straight to the DLQ", ["service"]
+)
+CASES_RECEIVED = Counter("fengqiao_cases_received_total", "Cases registered by intake", ["channel"])
+INTAKE_SECONDS = Histogram(
+    "fengqiao_intake_seconds", "From gateway acceptance to intake registration",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+CASES_ASSIGNED = Counter("fengqiao_cases_assigned_total", "Assignments made by routing", ["level"])
