@@ -1,0 +1,5 @@
+"""Follow-up service: visits, satisfaction, reopening and long-term monitoring.
+
+Not built yet: it arrives with its own issue (mediation and follow-up). The package exists so
+the layout of ARCHITECTURE.md is in place.
+"""

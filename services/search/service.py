@@ -1,0 +1,28 @@
+"""Search: keeps the case view every screen and staff member reads. Entrypoints only."""
+from __future__ import annotations
+
+from nameko.rpc import rpc
+
+from fengqiao.bus.dependencies import Store
+from fengqiao.bus.entrypoints import handle_event
+from fengqiao.events import parse_event
+from services.search import projection
+
+
+class SearchService:
+    name = "search"
+
+    store = Store(projection.CASE_VIEWS)
+
+    @handle_event("intake", "case_received")
+    def project_case_received(self, message):
+        projection.apply(self.store.case_views, parse_event(message, "case_received"))
+
+    @handle_event("routing", "case_assigned")
+    def project_case_assigned(self, message):
+        projection.apply(self.store.case_views, parse_event(message, "case_assigned"))
+
+    @rpc
+    def get_case(self, case_id: str) -> dict | None:
+        view = self.store.case_views.get(case_id)
+        return projection.public_view(view) if view else None

@@ -1,0 +1,64 @@
+"""Intake, routing and search in nameko containers on the real broker and embedded stores."""
+from __future__ import annotations
+
+from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.testing.services import entrypoint_waiter, worker_factory
+
+from services.intake.service import IntakeService
+from services.routing.service import RoutingService
+from services.search.service import SearchService
+from tests.factories import case_received, report_submitted
+from tests.integration.helpers import publish, service_store
+
+
+def test_intake_registers_with_injected_dependencies(memory_store, clock):
+    from fengqiao.bus.dependencies import Collections
+    from services.intake import registration
+
+    emitted = []
+    service = worker_factory(
+        IntakeService, store=Collections(memory_store, (registration.CASES,)), clock=clock,
+        emit=emitted.append,
+    )
+    report = report_submitted(clock.now())
+    service.register_report(report.to_message())
+    service.register_report(report.to_message())  # redelivery
+    assert [e.type for e in emitted] == ["case_received", "case_received"]
+    assert emitted[0].event_id == emitted[1].event_id
+    assert memory_store.collection("cases").count() == 1
+
+
+def test_a_report_becomes_an_assigned_case_view(runner_factory, config):
+    runner = runner_factory(config, IntakeService, RoutingService, SearchService)
+    runner.start()
+    search = next(c for c in runner.containers if c.service_name == "search")
+    report = report_submitted(config["FQ_CLOCK"].now(), region_code="150525100")
+    with entrypoint_waiter(search, "project_case_assigned", timeout=20):
+        publish(config, report)
+    with ClusterRpcProxy(config, timeout=10) as rpc:
+        view = rpc.search.get_case(report.case_id)
+    assert view["status"] == "assigned"
+    assert view["assignment"] == {"assignment_no": 1, "level": "township", "region_code": "150525100",
+                                  "unit_id": "center-150525100", "unit_name": "大沁他拉镇综治中心"}
+    assert [e["type"] for e in view["timeline"]] == ["case_received", "case_assigned"]
+
+
+def test_events_wait_in_their_queue_until_the_consumer_starts(container_factory, config):
+    # Published while routing is down: `bus setup` already declared its queue, so nothing is lost.
+    received = case_received(config["FQ_CLOCK"].now(), region_code=None)
+    publish(config, received)
+    routing = container_factory(RoutingService, config)
+    with entrypoint_waiter(routing, "assign_received_case", timeout=20):
+        routing.start()
+    assignments = service_store(config, "routing").collection("assignments")
+    assert assignments.get(received.case_id)["unit_id"] == "triage-desk"
+
+
+def test_the_same_report_twice_makes_one_case(container_factory, config):
+    intake = container_factory(IntakeService, config)
+    intake.start()
+    report = report_submitted(config["FQ_CLOCK"].now())
+    for _ in range(2):
+        with entrypoint_waiter(intake, "register_report", timeout=20):
+            publish(config, report)
+    assert service_store(config, "intake").collection("cases").count() == 1
