@@ -1,0 +1,82 @@
+"""The FastAPI application: ``uvicorn gateway.app:create_app --factory``."""
+from __future__ import annotations
+
+import time
+import warnings
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
+
+from fengqiao.clock import Clock, SystemClock
+from fengqiao.settings import Settings
+from fengqiao.store.aio import open_async_store
+from gateway import auth, problems, submissions
+from gateway.routes import cases, health
+
+warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+
+
+@dataclass
+class GatewayMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self):
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.requests = Counter("fengqiao_http_requests_total", "HTTP requests answered",
+                                ["method", "route", "status"], registry=self.registry)
+        self.seconds = Histogram("fengqiao_http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "route"], registry=self.registry)
+        self.submissions = Counter("fengqiao_cases_submitted_total", "Case submissions accepted",
+                                   ["channel", "outcome"], registry=self.registry)
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        from gateway.bridge import EventPublisher, RpcBridge  # imports nameko: keep it off import time
+
+        state = app.state
+        state.store = open_async_store(settings.resolved_store_uri, "gateway")
+        state.api_clients = await auth.API_CLIENTS.open_async(state.store)
+        state.receipts = await submissions.RECEIPTS.open_async(state.store)
+        if settings.bootstrap_admin_key:
+            await auth.bootstrap_admin(state.api_clients, settings.bootstrap_admin_key, state.clock.now())
+        state.publisher = EventPublisher(settings.nameko_config(), settings.publish_timeout_seconds)
+        state.rpc = RpcBridge(settings.nameko_config(), settings.rpc_timeout_seconds)
+        try:
+            yield
+        finally:
+            state.rpc.close()
+            state.publisher.close()
+            await state.store.close()
+
+    app = FastAPI(
+        title="Fengqiao 枫桥 API",
+        version="0.1.0",
+        description="One window for people's demands and disputes: 一窗受理、分流交办、调解回访。",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.metrics = GatewayMetrics()
+    problems.install(app)
+    app.include_router(cases.router)
+    app.include_router(health.router)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = route.path if route is not None else "unmatched"
+        metrics = request.app.state.metrics
+        metrics.requests.labels(request.method, template, str(response.status_code)).inc()
+        metrics.seconds.labels(request.method, template).observe(time.perf_counter() - started)
+        return response
+
+    return app

@@ -1,0 +1,86 @@
+"""Request and response bodies of the public API."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fengqiao.directory import REGION_CODE
+from fengqiao.events import Channel, Level
+
+MAX_TEXT = 20_000
+
+
+class ReporterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, max_length=100, examples=["张某"])
+    phone: str | None = Field(None, max_length=40, examples=["13800001234"])
+
+
+class CaseSubmission(BaseModel):
+    """A case as a channel's system posts it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel
+    source_id: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="the channel's own id (hotline order number, …); required except for walk_in",
+    )
+    text: str = Field(min_length=1, max_length=MAX_TEXT, examples=["来电人反映楼上住户长期漏水，协商未果。"])
+    address: str | None = Field(None, max_length=500, examples=["呼和浩特市新城区海拉尔东路街道清泉街社区3号楼"])
+    region_code: str | None = Field(
+        None, pattern=REGION_CODE.pattern, description="GB/T 2260 code, 6/9/12/15 digits", examples=["150102"]
+    )
+    occurred_at: datetime | None = Field(
+        None, description="ISO 8601; a time without zone is taken as Beijing time"
+    )
+    reporter: ReporterIn | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("text must not be blank")
+        return text
+
+    @model_validator(mode="after")
+    def _source_id_required(self) -> CaseSubmission:
+        if self.source_id is None and self.channel != "walk_in":
+            raise ValueError(f"source_id is required for channel {self.channel}")
+        return self
+
+
+class Accepted(BaseModel):
+    id: str
+    number: str
+    status: str = "received"
+
+
+class AssignmentOut(BaseModel):
+    level: Level
+    region_code: str | None
+    unit_id: str
+    unit_name: str
+
+
+class TimelineEntry(BaseModel):
+    at: str
+    type: str
+    title: str
+    detail: str
+
+
+class CaseView(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    number: str | None = None
+    status: str
+    channel: str | None = None
+    text: str | None = None
+    category: str | None = None
+    risk: int | None = None
+    assignment: AssignmentOut | None = None
+    timeline: list[TimelineEntry] = []
