@@ -1,0 +1,118 @@
+"""``fengqiao up``: the whole platform on one machine, supervised by one command.
+
+Two child processes, because eventlet (nameko) and asyncio (the gateway) do not share one:
+all services in one nameko process, and the gateway under uvicorn. A child that dies is
+restarted with backoff; one that keeps dying stops the platform. Ctrl-C or SIGTERM stops
+both children gracefully (SIGTERM, then SIGKILL after a grace period).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from fengqiao.bus.broker import BrokerUnavailable, ensure_broker
+from fengqiao.bus.topology import declare_topology
+from fengqiao.registry import SERVICES, all_service_classes
+from fengqiao.settings import Settings
+
+log = logging.getLogger("fengqiao.up")
+
+GRACE_SECONDS = 15
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 60
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self, env: dict) -> None:
+        # Own session: Ctrl-C reaches only the supervisor, which stops children in order.
+        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        log.info("started %s (pid %s)", self.name, self.process.pid)
+
+    def exited(self) -> int | None:
+        return self.process.poll() if self.process else None
+
+    def may_restart(self, now: float) -> bool:
+        self.restarts = [t for t in self.restarts if now - t < RESTART_WINDOW_SECONDS]
+        self.restarts.append(now)
+        return len(self.restarts) <= MAX_RESTARTS
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait_or_kill(self, deadline: float) -> None:
+        if not self.process:
+            return
+        try:
+            self.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in time; killing it", self.name)
+            self.process.kill()
+            self.process.wait()
+
+
+def children(settings: Settings) -> list[Child]:
+    python = sys.executable
+    return [
+        Child("services", [python, "-m", "fengqiao.cli", "run", *SERVICES]),
+        Child("gateway", [
+            python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
+            "--host", settings.gateway_host, "--port", str(settings.gateway_port),
+            "--log-level", settings.log_level.lower(), "--no-access-log",
+        ]),
+    ]
+
+
+def run_platform(settings: Settings) -> int:
+    try:
+        ensure_broker(settings.amqp_uri, log=log.info)
+    except BrokerUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    declare_topology(settings.amqp_uri, all_service_classes(), settings.delivery_limit)
+    env = {**os.environ, "FQ_DATA_DIR": str(settings.data_dir.resolve())}
+    procs = children(settings)
+    stopping = False
+
+    def request_stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    for child in procs:
+        child.start(env)
+    log.info("Fengqiao is up: http://%s:%s (API docs at /docs)", settings.gateway_host, settings.gateway_port)
+    status = 0
+    while not stopping:
+        time.sleep(0.5)
+        for child in procs:
+            code = child.exited()
+            if code is None or stopping:
+                continue
+            if not child.may_restart(time.monotonic()):
+                log.error("%s keeps exiting (last code %s); stopping the platform", child.name, code)
+                stopping, status = True, 1
+                break
+            log.warning("%s exited with code %s; restarting it", child.name, code)
+            child.start(env)
+    log.info("stopping")
+    for child in procs:
+        child.stop()
+    deadline = time.monotonic() + GRACE_SECONDS
+    for child in procs:
+        child.wait_or_kill(deadline)
+    log.info("stopped")
+    return status

@@ -1,0 +1,101 @@
+"""The whole platform as `fengqiao up` runs it: real processes, real RabbitMQ, over HTTP."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+
+ADMIN_KEY = "e2e-admin-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(check, timeout: float, what: str):
+    """Poll ``check`` until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+@dataclass
+class Platform:
+    process: subprocess.Popen
+    base_url: str
+    data_dir: Path
+    metrics_url: str
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=15)
+
+
+@pytest.fixture(scope="module")
+def vhost_uri(request, rabbit_manager):
+    amqp = urlparse(request.config.getoption("RABBIT_AMQP_URI"))
+    vhost = f"fq_e2e_{uuid.uuid4().hex[:10]}"
+    rabbit_manager.create_vhost(vhost)
+    rabbit_manager.set_vhost_permissions(vhost, amqp.username, ".*", ".*", ".*")
+    yield f"amqp://{amqp.netloc}/{vhost}"
+    rabbit_manager.delete_vhost(vhost)
+
+
+def start_platform(tmp: Path, amqp_uri: str) -> Platform:
+    port, metrics_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "FQ_AMQP_URI": amqp_uri,
+        "FQ_DATA_DIR": str(tmp / "data"),
+        "FQ_GATEWAY_PORT": str(port),
+        "FQ_METRICS_PORT": str(metrics_port),
+        "FQ_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
+        "FQ_LOG_LEVEL": "INFO",
+    }
+    log = tmp / "platform.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fengqiao.cli", "up"], env=env,
+        stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    platform = Platform(process, f"http://127.0.0.1:{port}", tmp / "data",
+                        f"http://127.0.0.1:{metrics_port}/metrics", log)
+
+    def ready():
+        if process.poll() is not None:
+            raise AssertionError(f"fengqiao up exited early:\n{log.read_text()}")
+        try:
+            return httpx.get(f"{platform.base_url}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(ready, 60, "gateway ready")
+    return platform
+
+
+def stop_platform(platform: Platform) -> int:
+    if platform.process.poll() is None:
+        platform.process.send_signal(signal.SIGINT)
+    return platform.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, vhost_uri):
+    running = start_platform(tmp_path_factory.mktemp("platform"), vhost_uri)
+    yield running
+    stop_platform(running)
