@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from fengqiao.clock import isoformat
-from gateway.problems import Problem
 from fengqiao.store import CollectionSpec, Index
+from gateway.problems import Problem
 
 API_CLIENTS = CollectionSpec("api_clients", [Index(("key_digest",), unique=True)])
 BOOTSTRAP_CLIENT_ID = "bootstrap-admin"
@@ -63,3 +64,6 @@ async def current_caller(request: Request) -> Caller:
     jurisdiction = client.get("jurisdiction")
     return Caller(client["id"], client["name"], tuple(client["roles"]),
                   tuple(jurisdiction) if jurisdiction is not None else None)
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]

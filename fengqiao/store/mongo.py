@@ -10,7 +10,7 @@ from pymongo.errors import PyMongoError
 
 from fengqiao.store import Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
 from fengqiao.store import mongo_query as q
-from fengqiao.store.query import encode_cursor
+from fengqiao.store.query import encode_cursor, new_document
 
 
 class MongoCollection:
@@ -25,9 +25,7 @@ class MongoCollection:
         self._raw.create_index(q.to_index_keys(index.fields), unique=unique, name=index.name)
 
     def insert(self, doc: Document) -> Document:
-        if not isinstance(doc.get("id"), str) or not doc["id"]:
-            raise ValueError("a document needs a non-empty string 'id'")
-        stored = {**doc, "version": 1}
+        stored = new_document(doc)
         try:
             self._raw.insert_one(q.to_document(stored))
         except MongoDuplicateKey as exc:

@@ -9,7 +9,7 @@ from pymongo.errors import PyMongoError
 
 from fengqiao.store import Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
 from fengqiao.store import mongo_query as q
-from fengqiao.store.query import encode_cursor
+from fengqiao.store.query import encode_cursor, new_document
 
 
 class AsyncMongoCollection:
@@ -24,9 +24,7 @@ class AsyncMongoCollection:
         await self._raw.create_index(q.to_index_keys(index.fields), unique=unique, name=index.name)
 
     async def insert(self, doc: Document) -> Document:
-        if not isinstance(doc.get("id"), str) or not doc["id"]:
-            raise ValueError("a document needs a non-empty string 'id'")
-        stored = {**doc, "version": 1}
+        stored = new_document(doc)
         try:
             await self._raw.insert_one(q.to_document(stored))
         except MongoDuplicateKey as exc:

@@ -70,3 +70,10 @@ def lookup(doc: dict, path: str) -> Any:
             return None
         value = value.get(part)
     return value
+
+
+def new_document(doc: dict) -> dict:
+    """The document as first stored: it must carry its id; the store sets version 1."""
+    if not isinstance(doc.get("id"), str) or not doc["id"]:
+        raise ValueError("a document needs a non-empty string 'id'")
+    return {**doc, "version": 1}

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from fengqiao.store import Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
-from fengqiao.store.query import check_field, decode_cursor, encode_cursor, normalize
+from fengqiao.store.query import check_field, decode_cursor, encode_cursor, new_document, normalize
 
 _SQL_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 
@@ -87,9 +87,7 @@ class SqliteCollection:
         )
 
     def insert(self, doc: Document) -> Document:
-        if not isinstance(doc.get("id"), str) or not doc["id"]:
-            raise ValueError("a document needs a non-empty string 'id'")
-        stored = {**doc, "version": 1}
+        stored = new_document(doc)
         try:
             self._store.execute(
                 f"INSERT INTO {self._table} (id, version, doc) VALUES (?, 1, ?)",

@@ -1,11 +1,11 @@
 """Cases: submit one, read one."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from nameko.exceptions import RemoteError
 
 from gateway import submissions
-from gateway.auth import Caller, current_caller
+from gateway.auth import CurrentCaller
 from gateway.bridge import BusUnavailable
 from gateway.problems import Problem
 from gateway.schemas import Accepted, CaseSubmission, CaseView
@@ -25,7 +25,7 @@ def unavailable(exc: BusUnavailable) -> Problem:
     503: {"description": "the broker is unreachable; retry the same submission later"},
 })
 async def submit_case(submission: CaseSubmission, request: Request, response: Response,
-                      caller: Caller = Depends(current_caller)) -> Accepted:
+                      caller: CurrentCaller) -> Accepted:
     state = request.app.state
     try:
         receipt = await submissions.accept(
@@ -41,7 +41,7 @@ async def submit_case(submission: CaseSubmission, request: Request, response: Re
 
 
 @router.get("/{case_id}", response_model=CaseView, response_model_exclude_none=False)
-async def get_case(case_id: str, request: Request, caller: Caller = Depends(current_caller)) -> dict:
+async def get_case(case_id: str, request: Request, caller: CurrentCaller) -> dict:
     state = request.app.state
     try:
         view = await state.rpc.call("search", "get_case", case_id)

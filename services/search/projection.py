@@ -6,7 +6,7 @@ facts and its timeline entry without moving the case backwards.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from fengqiao import labels
 from fengqiao.events import Event

@@ -193,8 +193,9 @@ def test_unknown_routes_are_problems_too(client):
 def test_bootstrap_key_rotation(tmp_path, clock):
     with gateway_client(tmp_path, "amqp://guest:guest@127.0.0.1:1//", clock):
         pass
-    from fengqiao.settings import Settings
     from fastapi.testclient import TestClient
+
+    from fengqiao.settings import Settings
     from gateway.app import create_app
 
     settings = Settings(data_dir=tmp_path, amqp_uri="amqp://guest:guest@127.0.0.1:1//",
