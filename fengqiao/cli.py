@@ -62,6 +62,22 @@ def bus_setup() -> None:
     click.echo(f"declared {len(queues)} queues", err=True)
 
 
+@main.command()
+def dedupe() -> None:
+    """Cluster report JSON lines from stdin (channel, text, reported_at, caller_phone, address)
+    with intake's matcher; writes {"index": i, "cluster": k} lines."""
+    from fengqiao.directory import Directory
+    from services.intake.dedupe import ReportLine, ReportLineError, cluster_lines
+
+    settings = _settings()
+    try:
+        lines = [ReportLine.parse(i, json.loads(raw)) for i, raw in enumerate(sys.stdin) if raw.strip()]
+    except (ValueError, ReportLineError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for index, cluster in enumerate(cluster_lines(lines, Directory.load(settings.directory_file))):
+        click.echo(json.dumps({"index": index, "cluster": cluster}))
+
+
 @main.group()
 def dlq() -> None:
     """The dead-letter queue: messages that failed too often or could never be handled."""

@@ -32,33 +32,95 @@ class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Reporter(_Data):
+class Person(_Data):
     name: str | None = None
     phone: str | None = None
+    id_number: str | None = None
 
 
-class CaseContent(_Data):
-    number: str
+class Party(Person):
+    role: str | None = None
+    kind: Literal["person", "organisation"] = "person"
+
+
+class ReportContent(_Data):
+    """What one channel submission said, in the case model's terms."""
+
     channel: Channel
     source_id: str
     text: str
     address: str | None = None
     region_code: str | None = None
     occurred_at: str | None = None
-    reporter: Reporter | None = None
+    reported_at: str | None = None
+    reporter: Person | None = None
+    parties: list[Party] = []
+    facts: dict[str, Any] = {}
 
 
-class ReportSubmitted(CaseContent):
-    """A report accepted at the gateway; intake has not seen it yet."""
+class ReportSubmitted(ReportContent):
+    """A report accepted at the gateway; intake has not seen it yet. ``case_id`` of the
+    envelope is the id the report's case gets if it is not merged into an existing one."""
 
+    number: str
+    original: dict[str, Any] = {}
     submitted_at: str
     submitted_by: str
 
 
-class CaseReceived(CaseContent):
-    """Intake registered a case."""
+class ReportBatchSubmitted(_Data):
+    """Many report_submitted envelopes in one message: the bulk path (imports, batches)."""
 
+    reports: list[dict[str, Any]]
+
+
+class CaseReceived(ReportContent):
+    """Intake registered a new case from its first report, cleaned."""
+
+    number: str
+    text_simplified: str = ""
+    region_source: Literal["payload", "address", "none"] = "payload"
+    phones: list[str] = []
+    id_numbers: list[str] = []
+    amounts: list[float] = []
+    headcount: int | None = None
     received_at: str
+
+
+class MatchSignal(_Data):
+    name: str  # text, phone, place, time
+    score: float
+    detail: str
+
+
+class MergedReport(_Data):
+    report_id: str
+    number: str
+    channel: Channel
+    source_id: str
+    text: str
+    reported_at: str | None = None
+    reporter: Person | None = None
+
+
+class CaseMerged(_Data):
+    """A later report about the same incident was linked to an existing case (重复诉求并单)."""
+
+    report: MergedReport
+    report_count: int = Field(ge=2)
+    score: float
+    signals: list[MatchSignal]
+    merged_at: str
+
+
+class CaseUnmerged(_Data):
+    """Staff split a merged report back out; it becomes its own case (see case_received)."""
+
+    report_id: str
+    report_count: int = Field(ge=1)
+    reason: str
+    by: str
+    unmerged_at: str
 
 
 class CaseAssigned(_Data):
@@ -86,7 +148,10 @@ CATALOG: dict[str, EventSpec] = {
     spec.type: spec
     for spec in (
         EventSpec("report_submitted", "gateway", 1, ReportSubmitted),
+        EventSpec("report_batch_submitted", "gateway", 1, ReportBatchSubmitted),
         EventSpec("case_received", "intake", 1, CaseReceived),
+        EventSpec("case_merged", "intake", 1, CaseMerged),
+        EventSpec("case_unmerged", "intake", 1, CaseUnmerged),
         EventSpec("case_assigned", "routing", 1, CaseAssigned),
     )
 }

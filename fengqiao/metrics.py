@@ -14,7 +14,10 @@ HANDLER_FAILURES = Counter(
 DEAD_LETTERED = Counter(
     "fengqiao_messages_dead_lettered_total", "Messages rejected straight to the DLQ", ["service"]
 )
-CASES_RECEIVED = Counter("fengqiao_cases_received_total", "Cases registered by intake", ["channel"])
+CASES_RECEIVED = Counter("fengqiao_cases_received_total", "Cases opened by intake", ["channel"])
+CASES_MERGED = Counter(
+    "fengqiao_reports_merged_total", "Reports merged into an existing case (重复诉求并单)", ["channel"]
+)
 INTAKE_SECONDS = Histogram(
     "fengqiao_intake_seconds", "From gateway acceptance to intake registration",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),

@@ -54,9 +54,13 @@ class Clock(DependencyProvider):
         return self.clock
 
 
+def load_directory(config: dict) -> Directory:
+    return Directory.load(config.get(DIRECTORY_KEY) or DEFAULT_DIRECTORY)
+
+
 class DirectoryFile(DependencyProvider):
     def setup(self):
-        self.directory = Directory.load(self.container.config.get(DIRECTORY_KEY) or DEFAULT_DIRECTORY)
+        self.directory = load_directory(self.container.config)
 
     def get_dependency(self, worker_ctx):
         return self.directory

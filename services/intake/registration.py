@@ -1,43 +1,250 @@
-"""Registering cases from submitted reports. Plain domain logic: no nameko, no driver."""
+"""Registering reports: one case per incident, every report kept. Plain domain logic.
+
+Each channel submission is a *report*, stored once per (channel, source_id). A report either
+opens a new *case* (``case_received``) or is linked to the open case it duplicates
+(``case_merged``). Both outcomes are recorded on the report, so a redelivered message re-emits
+the same event (same id) instead of doing the work twice.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from fengqiao.clock import isoformat
-from fengqiao.events import Event, Recorded, ReportSubmitted, make_event
-from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index
+from fengqiao.clock import isoformat, parse_iso
+from fengqiao.events import Event, Recorded, make_event
+from fengqiao.privacy import phone_tail
+from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index, Order
+from services.intake import matching
+from services.intake.cleaning import clean
+from services.intake.places import Placement
 
-# One case per (channel, source_id): the unique index is what makes registration idempotent
-# across redeliveries and concurrent consumers.
-CASES = CollectionSpec("cases", [Index(("channel", "source_id"), unique=True), Index(("received_at",))])
+REPORTS = CollectionSpec("reports", [
+    Index(("channel", "source_id"), unique=True), Index(("case_id",)), Index(("job_id", "outcome")),
+])
+CASES = CollectionSpec("cases", [
+    Index(("county", "last_reported_at")), Index(("phone_tail", "last_reported_at")),
+    Index(("last_reported_at",)),
+])
+CANDIDATE_LIMIT = 300
+MAX_CONFLICT_RETRIES = 20
+CONTENT_FIELDS = ("channel", "source_id", "text", "address", "region_code", "occurred_at", "reported_at",
+                  "reporter", "parties", "facts")
 
-CONTENT_FIELDS = ("number", "channel", "source_id", "text", "address", "region_code", "occurred_at", "reporter")
+
+class UnmergeRefused(ValueError):
+    """The report cannot be split out of the case (not in it, or it is the case's own)."""
 
 
-def register(cases: Collection, report: Event, now: datetime) -> Recorded:
-    """Register the case a report describes. Its case_received event is the same (same id)
-    however often the report arrives."""
-    submitted: ReportSubmitted = report.data
-    case = {
+class CaseNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Intake:
+    reports: Collection
+    cases: Collection
+    policy: matching.MatchPolicy = matching.MatchPolicy()
+
+
+def register(intake: Intake, report: Event, placement: Placement, now: datetime) -> Recorded:
+    """Register one submitted report: open a case or merge it into the case it duplicates."""
+    doc = _report_doc(report, placement, now)
+    try:
+        intake.reports.insert(doc)
+    except DuplicateKeyError:
+        existing = intake.reports.find_one({"channel": doc["channel"], "source_id": doc["source_id"]})
+        if existing.get("outcome"):
+            return Recorded(outcome_event(intake, existing), created=False)
+        doc = existing  # a crash after the insert: finish the job
+    candidate = _best_match(intake, doc)
+    if candidate is None:
+        return Recorded(_open_case(intake, doc), created=True)
+    case, match = candidate
+    return Recorded(_merge(intake, case, doc, match, now), created=True)
+
+
+def _report_doc(report: Event, placement: Placement, now: datetime) -> dict:
+    data = report.data
+    content = data.model_dump(mode="json", include=set(CONTENT_FIELDS))
+    content["region_code"] = placement.region_code
+    party_phones = [p.phone for p in data.parties]
+    cleaned = clean(data.text, data.reporter.phone if data.reporter else None, *party_phones)
+    return {
         "id": report.case_id,
-        **submitted.model_dump(include=set(CONTENT_FIELDS), mode="json"),
+        "number": data.number,
+        **content,
+        "reported_at": data.reported_at or data.submitted_at,
+        "region_source": placement.source,
+        **cleaned.as_fields(),
+        "original": data.original,
+        "job_id": data.facts.get("import_job"),
+        "submitted_at": data.submitted_at,
         "received_at": isoformat(now),
-        "submitted_at": submitted.submitted_at,
-        "submitted_by": submitted.submitted_by,
+        "case_id": None,
+        "outcome": None,
+    }
+
+
+def _signature(report: dict) -> matching.Signature:
+    return matching.signature(report["text"], report["address"], report["phones"], report["region_code"],
+                              report["amounts"], report["reported_at"])
+
+
+def _candidates(intake: Intake, report: dict) -> list[dict]:
+    moment = parse_iso(report["reported_at"])
+    window = {"$gte": isoformat(moment - intake.policy.window), "$lte": isoformat(moment + intake.policy.window)}
+    newest = Order("last_reported_at", descending=True)
+    county = (report["region_code"] or "")[:6] or None
+    where = {"county": county, "last_reported_at": window} if county else {"last_reported_at": window}
+    found = {c["id"]: c for c in intake.cases.find(where, order=newest, limit=CANDIDATE_LIMIT).items}
+    for tail in {phone_tail(p) for p in report["phones"]} - {None}:
+        for case in intake.cases.find({"phone_tail": tail, "last_reported_at": window}, order=newest,
+                                      limit=CANDIDATE_LIMIT).items:
+            found.setdefault(case["id"], case)
+    return [c for c in found.values() if c["id"] != report["id"] and report["id"] not in c["kept_apart"]]
+
+
+def _best_match(intake: Intake, report: dict) -> tuple[dict, matching.Match] | None:
+    new = _signature(report)
+    best: tuple[dict, matching.Match] | None = None
+    for case in _candidates(intake, report):
+        if case["id"] in report.get("kept_apart", ()):
+            continue
+        # A case matches by its closest report: a later caller may word it like any of them.
+        match = max((matching.compare(_signature(r), new, intake.policy) for r in case["reports"]),
+                    key=lambda m: m.score)
+        if match.same and (best is None or match.score > best[1].score):
+            best = (case, match)
+    return best
+
+
+def _case_entry(report: dict) -> dict:
+    keys = ("number", "channel", "source_id", "reported_at", "text", "address", "phones", "region_code", "amounts")
+    return {"report_id": report["id"], **{k: report[k] for k in keys}}
+
+
+def _open_case(intake: Intake, report: dict) -> Event:
+    tails = [phone_tail(p) for p in report["phones"]]
+    case = {
+        "id": report["id"],
+        "number": report["number"],
+        "primary_report_id": report["id"],
+        "county": (report["region_code"] or "")[:6] or None,
+        "phone_tail": next((t for t in tails if t), None),
+        "last_reported_at": report["reported_at"],
+        "report_count": 1,
+        "reports": [_case_entry(report)],
+        "kept_apart": report.get("kept_apart", []),
+        "restorations": report.get("restorations", 0),
     }
     try:
-        cases.insert(case)
-        return Recorded(received_event(case), created=True)
+        intake.cases.insert(case)
     except DuplicateKeyError:
-        existing = cases.find_one({"channel": submitted.channel, "source_id": submitted.source_id})
-        if existing is None:  # the id collided, not the source: a replay of the same message
-            existing = cases.get(report.case_id)
-        return Recorded(received_event(existing), created=False)
+        pass  # the same report's earlier, interrupted run created it
+    _record_outcome(intake, report, case_id=report["id"], outcome="created")
+    return received_event(report, restorations=case["restorations"])
 
 
-def received_event(case: dict) -> Event:
-    data = {field: case.get(field) for field in CONTENT_FIELDS}
-    return make_event(
-        "case_received", case["id"], {**data, "received_at": case["received_at"]},
-        occurred_at=case["received_at"],
-    )
+def _merge(intake: Intake, case: dict, report: dict, match: matching.Match, now: datetime) -> Event:
+    for _ in range(MAX_CONFLICT_RETRIES):
+        entries = [e for e in case["reports"] if e["report_id"] != report["id"]] + [_case_entry(report)]
+        changes = {
+            "reports": entries,
+            "report_count": len(entries),
+            "last_reported_at": max(case["last_reported_at"], report["reported_at"]),
+            # the earliest report is the primary one, whichever arrived first
+            "primary_report_id": min(entries, key=lambda e: e["reported_at"])["report_id"],
+        }
+        if intake.cases.update(case["id"], changes, expected_version=case["version"]):
+            break
+        case = intake.cases.get(case["id"])
+    else:
+        raise RuntimeError(f"case {case['id']}: gave up merging after {MAX_CONFLICT_RETRIES} conflicts")
+    merge = {"score": match.score, "signals": [s.__dict__ for s in match.signals],
+             "explanation": matching.explain(match), "merged_at": isoformat(now), "report_count": len(entries)}
+    report = _record_outcome(intake, report, case_id=case["id"], outcome="merged", merge=merge)
+    return merged_event(report)
+
+
+def _record_outcome(intake: Intake, report: dict, **changes) -> dict:
+    current = intake.reports.get(report["id"])
+    updated = intake.reports.update(report["id"], changes, expected_version=current["version"])
+    return updated or intake.reports.get(report["id"])
+
+
+def received_event(report: dict, restorations: int = 0) -> Event:
+    fields = (*CONTENT_FIELDS, "number", "text_simplified", "region_source", "phones", "id_numbers",
+              "amounts", "headcount", "received_at")
+    # A report split back out of a case opens its case again: a new fact, so a new event id.
+    discriminator = f"restored/{restorations}" if restorations else ""
+    return make_event("case_received", report["id"], {f: report[f] for f in fields},
+                      occurred_at=report["received_at"], discriminator=discriminator)
+
+
+def merged_event(report: dict) -> Event:
+    merge = report["merge"]
+    merged = {k: report[k] for k in ("number", "channel", "source_id", "text", "reported_at", "reporter")}
+    return make_event("case_merged", report["case_id"], {
+        "report": {"report_id": report["id"], **merged},
+        "report_count": merge["report_count"], "score": merge["score"],
+        "signals": merge["signals"], "merged_at": merge["merged_at"],
+    }, occurred_at=merge["merged_at"], discriminator=f"{report['id']}/{report.get('restorations', 0)}")
+
+
+def outcome_event(intake: Intake, report: dict) -> Event:
+    if report["outcome"] == "merged":
+        return merged_event(report)
+    return received_event(report, report.get("restorations", 0))
+
+
+def register_batch(intake: Intake, reports: list[Event], placements: list[Placement], now: datetime) -> list[Recorded]:
+    return [register(intake, report, placement, now) for report, placement in zip(reports, placements, strict=True)]
+
+
+def unmerge(intake: Intake, case_id: str, report_id: str, by: str, reason: str, now: datetime) -> list[Event]:
+    """Split a merged report back out as its own case; the two stay apart from then on."""
+    report = intake.reports.get(report_id)
+    if report is None or intake.cases.get(case_id) is None:
+        raise CaseNotFound(f"no case {case_id}" if report else f"no report {report_id}")
+    if report_id == case_id:
+        raise UnmergeRefused("a case's own first report cannot be split out of it; split the others instead")
+    if report["case_id"] == report_id and report.get("unmerged_from") == case_id:
+        return [_unmerged_event(report, case_id), received_event(report, report["restorations"])]  # replay
+    if report["case_id"] != case_id:
+        raise UnmergeRefused(f"report {report_id} is not merged into case {case_id}")
+    case = _detach(intake, case_id, report_id)
+    restorations = report.get("restorations", 0) + 1
+    report = intake.reports.update(report_id, {
+        "restorations": restorations, "unmerged_from": case_id, "kept_apart": [case_id],
+        "unmerge": {"by": by, "reason": reason, "at": isoformat(now), "report_count": case["report_count"]},
+        "received_at": isoformat(now),
+    }, expected_version=report["version"])
+    opened = _open_case(intake, report)
+    return [_unmerged_event(intake.reports.get(report_id), case_id), opened]
+
+
+def _detach(intake: Intake, case_id: str, report_id: str) -> dict:
+    for _ in range(MAX_CONFLICT_RETRIES):
+        case = intake.cases.get(case_id)
+        entries = [e for e in case["reports"] if e["report_id"] != report_id]
+        changes = {"reports": entries, "report_count": len(entries),
+                   "kept_apart": sorted({*case["kept_apart"], report_id}),
+                   "primary_report_id": min(entries, key=lambda e: e["reported_at"])["report_id"]}
+        updated = intake.cases.update(case_id, changes, expected_version=case["version"])
+        if updated:
+            return updated
+    raise RuntimeError(f"case {case_id}: gave up unmerging after {MAX_CONFLICT_RETRIES} conflicts")
+
+
+def _unmerged_event(report: dict, case_id: str) -> Event:
+    unmerge = report["unmerge"]
+    return make_event("case_unmerged", case_id, {
+        "report_id": report["id"], "report_count": unmerge["report_count"], "reason": unmerge["reason"],
+        "by": unmerge["by"], "unmerged_at": unmerge["at"],
+    }, occurred_at=unmerge["at"], discriminator=f"{report['id']}/{report['restorations']}")
+
+
+def job_progress(intake: Intake, job_id: str) -> dict:
+    """How many of an import job's reports intake has registered, and how they ended."""
+    by_outcome = intake.reports.count_by("outcome", {"job_id": job_id})
+    return {"created": by_outcome.get("created", 0), "merged": by_outcome.get("merged", 0)}

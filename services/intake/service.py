@@ -1,29 +1,68 @@
-"""Intake: turns submitted reports into registered cases. Entrypoints only."""
+"""Intake: turns submitted reports into cases, one per incident. Entrypoints only."""
 from __future__ import annotations
 
-from fengqiao.bus.dependencies import Clock, Emitter, Store
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from fengqiao.bus.dependencies import Clock, Emitter, Store, load_directory
 from fengqiao.bus.entrypoints import handle_event
 from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
-from fengqiao.metrics import CASES_RECEIVED, INTAKE_SECONDS
+from fengqiao.metrics import CASES_MERGED, CASES_RECEIVED, INTAKE_SECONDS
 from services.intake import registration
+from services.intake.places import RegionResolver
+
+
+class Places(DependencyProvider):
+    """The address parser over the directory, built once per container."""
+
+    def setup(self):
+        self.resolver = RegionResolver(load_directory(self.container.config))
+
+    def get_dependency(self, worker_ctx):
+        return self.resolver
 
 
 class IntakeService:
     name = "intake"
 
-    store = Store(registration.CASES)
+    store = Store(registration.REPORTS, registration.CASES)
+    places = Places()
     clock = Clock()
     emit = Emitter()
 
     @handle_event("gateway", "report_submitted")
     def register_report(self, message):
-        report = parse_event(message, "report_submitted")
+        self._register([parse_event(message, "report_submitted")])
+
+    @handle_event("gateway", "report_batch_submitted")
+    def register_report_batch(self, message):
+        batch = parse_event(message, "report_batch_submitted")
+        self._register([parse_event(report, "report_submitted") for report in batch.data.reports])
+
+    @rpc(expected_exceptions=(registration.UnmergeRefused, registration.CaseNotFound))
+    def unmerge(self, case_id: str, report_id: str, by: str, reason: str) -> dict:
+        events = registration.unmerge(self._intake(), case_id, report_id, by, reason, self.clock.now())
+        for event in events:
+            self.emit(event)
+        return {"case_id": case_id, "restored_case_id": report_id}
+
+    @rpc
+    def job_progress(self, job_id: str) -> dict:
+        return registration.job_progress(self._intake(), job_id)
+
+    def _intake(self) -> registration.Intake:
+        return registration.Intake(self.store.reports, self.store.cases)
+
+    def _register(self, reports) -> None:
+        placements = self.places.place_many([(r.data.region_code, r.data.address) for r in reports])
         now = self.clock.now()
-        result = registration.register(self.store.cases, report, now)
-        # Emitted every time, also for a redelivered report: the event id is the same, so
-        # downstream deduplicates, and a crash between insert and emit is healed by redelivery.
-        self.emit(result.event)
-        if result.created:
-            CASES_RECEIVED.labels(report.data.channel).inc()
+        results = registration.register_batch(self._intake(), reports, placements, now)
+        for report, result in zip(reports, results, strict=True):
+            # Emitted also for a redelivered report: same event id, so downstream deduplicates,
+            # and a crash between the store write and the emit is healed by the redelivery.
+            self.emit(result.event)
+            if not result.created:
+                continue
+            (CASES_MERGED if result.event.type == "case_merged" else CASES_RECEIVED).labels(report.data.channel).inc()
             INTAKE_SECONDS.observe(max(0.0, (now - parse_iso(report.data.submitted_at)).total_seconds()))

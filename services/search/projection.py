@@ -1,12 +1,15 @@
 """The case view: a projection built purely from events. Plain domain logic.
 
-Applying an event is idempotent (the view remembers the event ids it applied) and monotonic:
-the status follows the latest event in occurred time, so an event that arrives late adds its
-facts and its timeline entry without moving the case backwards.
+Applying an event is idempotent (a view remembers the event ids it applied) and monotonic:
+the status follows the latest status-changing event in occurred time, so an event that arrives
+late adds its facts and its timeline entry without moving the case backwards. An event may
+touch more than one view: a merge updates the case and turns the merged report's own id into
+a pointer to it.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fengqiao import labels
 from fengqiao.events import Event
@@ -14,34 +17,54 @@ from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index
 
 CASE_VIEWS = CollectionSpec(
     "case_views",
-    [Index(("status",)), Index(("received_at",)), Index(("assignment.unit_id",)), Index(("number",))],
+    [Index(("status",)), Index(("received_at",)), Index(("assignment.unit_id",)), Index(("number",)),
+     Index(("channel", "received_at"))],
 )
 
 # Fields that are bookkeeping of the projection, not part of what users see.
 INTERNAL_FIELDS = ("applied_events", "status_at", "version")
 MAX_CONFLICT_RETRIES = 20
+# Lifecycle order: breaks ties between events stamped with the same time.
+STAGE = {"merged": 0, "received": 1, "assigned": 2}
+EVENT_ORDER = {"case_received": 0, "case_merged": 1, "case_unmerged": 1, "case_assigned": 2}
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an event does to one view: its new status (None: unchanged) and timeline line."""
+
+    status: str | None
+    title: str
+    detail: str
 
 
 def empty_view(case_id: str) -> dict:
     return {
-        "id": case_id,
-        "status": None,
-        "status_at": "",
-        "category": None,
-        "risk": None,
-        "assignment": None,
-        "timeline": [],
-        "applied_events": [],
+        "id": case_id, "status": None, "status_at": "", "category": None, "risk": None,
+        "assignment": None, "report_count": 0, "reports": [], "timeline": [], "applied_events": [],
     }
 
 
-def _received(view: dict, event: Event) -> tuple[str, str]:
+def _report_entry(report_id: str, data) -> dict:
+    return {"report_id": report_id, "number": data.number, "channel": data.channel,
+            "source_id": data.source_id, "reported_at": data.reported_at}
+
+
+def _set_reports(view: dict, reports: list[dict]) -> None:
+    view["reports"] = sorted(reports, key=lambda r: (r["reported_at"] or "", r["report_id"]))
+    view["report_count"] = len(view["reports"])
+
+
+def _received(view: dict, event: Event) -> Change:
     data = event.data
     view.update(data.model_dump(mode="json"))
-    return "received", f"经{labels.CHANNELS[data.channel]}受理登记，编号 {data.number}"
+    view["merged_into"] = None
+    own = [r for r in view["reports"] if r["report_id"] != event.case_id]
+    _set_reports(view, [_report_entry(event.case_id, data), *own])
+    return Change("received", "受理登记", f"经{labels.CHANNELS[data.channel]}受理登记，编号 {data.number}")
 
 
-def _assigned(view: dict, event: Event) -> tuple[str, str]:
+def _assigned(view: dict, event: Event) -> Change:
     data = event.data
     if (view.get("assignment") or {}).get("assignment_no", 0) <= data.assignment_no:
         view["assignment"] = data.model_dump(
@@ -49,43 +72,74 @@ def _assigned(view: dict, event: Event) -> tuple[str, str]:
         )
         view["category"] = data.category
         view["risk"] = data.risk
-    return "assigned", f"分派至{data.unit_name}（{labels.LEVELS[data.level]}）：{data.reason}"
+    return Change("assigned", "分派", f"分派至{data.unit_name}（{labels.LEVELS[data.level]}）：{data.reason}")
 
 
-PROJECTORS: dict[str, Callable[[dict, Event], tuple[str, str]]] = {
-    "case_received": _received,
-    "case_assigned": _assigned,
+def _explain(data) -> str:
+    return "、".join(s.detail for s in data.signals)
+
+
+def _merged(view: dict, event: Event) -> Change:
+    report = event.data.report
+    others = [r for r in view["reports"] if r["report_id"] != report.report_id]
+    _set_reports(view, [*others, _report_entry(report.report_id, report)])
+    return Change(None, "合并重复诉求", f"{labels.CHANNELS[report.channel]}再次反映（{report.number}），"
+                                      f"匹配度 {event.data.score:.2f}：{_explain(event.data)}")
+
+
+def _merged_report(view: dict, event: Event) -> Change:
+    report = event.data.report
+    view.update({"number": report.number, "channel": report.channel, "source_id": report.source_id,
+                 "merged_into": event.case_id})
+    return Change("merged", "并入已有案件", f"与已有案件为同一事项，已并入处理（匹配度 {event.data.score:.2f}）")
+
+
+def _unmerged(view: dict, event: Event) -> Change:
+    data = event.data
+    _set_reports(view, [r for r in view["reports"] if r["report_id"] != data.report_id])
+    return Change(None, "拆分重复诉求", f"反映 {data.report_id[:8]} 经核实非同一事项，已拆分为独立案件：{data.reason}")
+
+
+# For each event type, the views it touches: (which view id, what it does there).
+Target = tuple[Callable[[Event], str], Callable[[dict, Event], Change]]
+PROJECTIONS: dict[str, list[Target]] = {
+    "case_received": [(lambda e: e.case_id, _received)],
+    "case_assigned": [(lambda e: e.case_id, _assigned)],
+    "case_merged": [(lambda e: e.case_id, _merged), (lambda e: e.data.report.report_id, _merged_report)],
+    "case_unmerged": [(lambda e: e.case_id, _unmerged)],
 }
-TITLES = {"case_received": "受理登记", "case_assigned": "分派"}
-# Lifecycle order of statuses: breaks ties between events stamped with the same time.
-STAGE = {"received": 1, "assigned": 2}
-EVENT_STAGE = {"case_received": 1, "case_assigned": 2}
+HANDLED_EVENTS = tuple(PROJECTIONS)
 
 
-def project(view: dict | None, event: Event) -> dict | None:
-    """The view after the event, or None when the event was already applied."""
-    view = dict(view) if view else empty_view(event.case_id)
+def project(view: dict | None, view_id: str, event: Event, change_view: Callable[[dict, Event], Change]) -> dict | None:
+    """The view after the event, or None when the event was already applied to it."""
+    view = dict(view) if view else empty_view(view_id)
     if event.event_id in view["applied_events"]:
         return None
-    status, detail = PROJECTORS[event.type](view, event)
-    if (event.occurred_at, STAGE[status]) >= (view["status_at"], STAGE.get(view["status"], 0)):
-        view["status"], view["status_at"] = status, event.occurred_at
-    entry = {
-        "event_id": event.event_id, "type": event.type, "at": event.occurred_at,
-        "title": TITLES[event.type], "detail": detail,
-    }
+    change = change_view(view, event)
+    if change.status and (event.occurred_at, STAGE[change.status]) >= (view["status_at"], STAGE.get(view["status"], -1)):
+        view["status"], view["status_at"] = change.status, event.occurred_at
+    entry = {"event_id": event.event_id, "type": event.type, "at": event.occurred_at,
+             "title": change.title, "detail": change.detail}
     view["timeline"] = sorted(
-        [*view["timeline"], entry], key=lambda e: (e["at"], EVENT_STAGE[e["type"]], e["event_id"])
+        [*view["timeline"], entry], key=lambda e: (e["at"], EVENT_ORDER[e["type"]], e["event_id"])
     )
     view["applied_events"] = [*view["applied_events"], event.event_id]
     return view
 
 
 def apply(views: Collection, event: Event) -> bool:
-    """Fold one event into the stored view; True if it changed the view."""
+    """Fold one event into every view it touches; True if any changed."""
+    changed = False
+    for view_id_of, change_view in PROJECTIONS[event.type]:
+        changed |= _apply_to(views, view_id_of(event), event, change_view)
+    return changed
+
+
+def _apply_to(views: Collection, view_id: str, event: Event, change_view) -> bool:
     for _ in range(MAX_CONFLICT_RETRIES):
-        current = views.get(event.case_id)
-        updated = project(current, event)
+        current = views.get(view_id)
+        updated = project(current, view_id, event, change_view)
         if updated is None:
             return False
         if current is None:
@@ -95,9 +149,9 @@ def apply(views: Collection, event: Event) -> bool:
             except DuplicateKeyError:
                 continue  # another consumer created it first; fold into theirs
         changes = {k: v for k, v in updated.items() if k not in ("id", "version")}
-        if views.update(event.case_id, changes, expected_version=current["version"]):
+        if views.update(view_id, changes, expected_version=current["version"]):
             return True
-    raise RuntimeError(f"case view {event.case_id}: gave up after {MAX_CONFLICT_RETRIES} write conflicts")
+    raise RuntimeError(f"case view {view_id}: gave up after {MAX_CONFLICT_RETRIES} write conflicts")
 
 
 def public_view(view: dict) -> dict:

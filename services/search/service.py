@@ -6,7 +6,7 @@ from nameko.rpc import rpc
 from fengqiao.bus.dependencies import Store
 from fengqiao.bus.entrypoints import handle_event
 from fengqiao.events import parse_event
-from services.search import projection
+from services.search import projection, queries
 
 
 class SearchService:
@@ -18,6 +18,14 @@ class SearchService:
     def project_case_received(self, message):
         projection.apply(self.store.case_views, parse_event(message, "case_received"))
 
+    @handle_event("intake", "case_merged")
+    def project_case_merged(self, message):
+        projection.apply(self.store.case_views, parse_event(message, "case_merged"))
+
+    @handle_event("intake", "case_unmerged")
+    def project_case_unmerged(self, message):
+        projection.apply(self.store.case_views, parse_event(message, "case_unmerged"))
+
     @handle_event("routing", "case_assigned")
     def project_case_assigned(self, message):
         projection.apply(self.store.case_views, parse_event(message, "case_assigned"))
@@ -26,3 +34,8 @@ class SearchService:
     def get_case(self, case_id: str) -> dict | None:
         view = self.store.case_views.get(case_id)
         return projection.public_view(view) if view else None
+
+    @rpc
+    def find_cases(self, filters: dict, after: str | None = None, limit: int = 100) -> dict:
+        page = queries.find_cases(self.store.case_views, queries.CaseFilters(**filters), after, limit)
+        return {"items": [projection.public_view(v) for v in page.items], "next_cursor": page.next_cursor}

@@ -1,38 +1,117 @@
+from datetime import timedelta
+
+import pytest
+
+from fengqiao.directory import Directory
+from fengqiao.settings import DEFAULT_DIRECTORY
 from services.intake import registration
+from services.intake.places import RegionResolver
 from tests.factories import report_submitted
 
-
-def test_a_report_registers_one_case(memory_store, clock):
-    cases = registration.CASES.open(memory_store)
-    report = report_submitted(clock.now())
-    result = registration.register(cases, report, clock.now())
-    assert result.created
-    assert result.event.type == "case_received" and result.event.case_id == report.case_id
-    stored = cases.get(report.case_id)
-    assert stored["number"] == "FQ-20260105-000001" and stored["reporter"]["phone"] == "13800001234"
+RESOLVER = RegionResolver(Directory.load(DEFAULT_DIRECTORY))
 
 
-def test_the_same_source_id_never_makes_a_second_case(memory_store, clock):
-    cases = registration.CASES.open(memory_store)
-    first = registration.register(cases, report_submitted(clock.now()), clock.now())
+@pytest.fixture
+def intake(memory_store):
+    return registration.Intake(registration.REPORTS.open(memory_store), registration.CASES.open(memory_store))
+
+
+def register(intake, report, now):
+    return registration.register(intake, report, RESOLVER.place(report.data.region_code, report.data.address), now)
+
+
+def test_a_first_report_opens_a_case_with_cleaned_fields(intake, clock):
+    report = report_submitted(clock.now(), text="工頭跑了，欠二十多名工人工資三萬五千元，聯繫電話13912345678。",
+                              region_code=None, address="奈曼旗大沁他拉镇西湖村")
+    result = register(intake, report, clock.now())
+    assert result.created and result.event.type == "case_received"
+    data = result.event.data
+    assert data.text.startswith("工頭跑了")  # the original is untouched
+    assert data.text_simplified.startswith("工头跑了")
+    assert data.phones == ["13800001234", "13912345678"]
+    assert data.amounts == [35000.0] and data.headcount == 20
+    assert (data.region_code, data.region_source) == ("150525100202", "address")
+    assert intake.cases.get(report.case_id)["report_count"] == 1
+
+
+def test_an_explicit_region_code_wins_over_the_address(intake, clock):
+    report = report_submitted(clock.now(), region_code="150105", address="奈曼旗大沁他拉镇西湖村")
+    data = register(intake, report, clock.now()).event.data
+    assert (data.region_code, data.region_source) == ("150105", "payload")
+
+
+def test_the_same_source_id_never_makes_a_second_case(intake, clock):
+    first = register(intake, report_submitted(clock.now()), clock.now())
     clock.advance(minutes=5)
     # the same hotline order arriving again, even under another proposed case id
-    again = registration.register(cases, report_submitted(clock.now()), clock.now())
-    assert not again.created
-    assert again.event == first.event
-    assert cases.count() == 1
+    again = register(intake, report_submitted(clock.now()), clock.now())
+    assert not again.created and again.event == first.event
+    assert intake.cases.count() == 1 and intake.reports.count() == 1
 
 
-def test_a_redelivered_message_re_emits_the_same_event(memory_store, clock):
-    cases = registration.CASES.open(memory_store)
-    report = report_submitted(clock.now())
-    first = registration.register(cases, report, clock.now())
-    again = registration.register(cases, report, clock.now())
-    assert again.event.event_id == first.event.event_id and not again.created
+def test_a_report_of_the_same_incident_merges_and_explains_why(intake, clock):
+    first = report_submitted(clock.now(), source_id="H-1")
+    register(intake, first, clock.now())
+    clock.advance(days=1)
+    again = report_submitted(clock.now(), channel="grid", source_id="WG-9", phone="138****1234",
+                             text="網格員走訪時住戶反映樓上衛生間漏水兩個月，天花板發黴，協商無果。",
+                             address="清泉街社区3号楼2单元", region_code=None)
+    result = register(intake, again, clock.now())
+    assert result.created and result.event.type == "case_merged"
+    assert result.event.case_id == first.case_id
+    assert result.event.data.report_count == 2
+    assert {s.name for s in result.event.data.signals} >= {"text", "phone", "place"}
+    case = intake.cases.get(first.case_id)
+    assert [r["report_id"] for r in case["reports"]] == [first.case_id, again.case_id]
+    assert intake.cases.get(again.case_id) is None
+    # redelivery re-emits the same merge
+    assert register(intake, again, clock.now()).event == result.event
 
 
-def test_other_channels_may_reuse_a_source_id(memory_store, clock):
-    cases = registration.CASES.open(memory_store)
-    registration.register(cases, report_submitted(clock.now(), channel="hotline_12345", source_id="1001"), clock.now())
-    registration.register(cases, report_submitted(clock.now(), channel="police_110", source_id="1001"), clock.now())
-    assert cases.count() == 2
+def test_a_neighbouring_flat_is_not_the_same_incident(intake, clock):
+    register(intake, report_submitted(clock.now(), source_id="H-1"), clock.now())
+    other_flat = report_submitted(clock.now(), source_id="H-2", phone="13900009999",
+                                  address="呼和浩特市新城区海拉尔东路街道清泉街社区3号楼2单元502")
+    assert register(intake, other_flat, clock.now()).event.type == "case_received"
+
+
+def test_the_same_caller_a_year_later_is_a_new_case(intake, clock):
+    register(intake, report_submitted(clock.now(), source_id="H-1"), clock.now())
+    clock.advance(days=365)
+    assert register(intake, report_submitted(clock.now(), source_id="H-2"), clock.now()).event.type == "case_received"
+
+
+def test_unmerge_restores_the_report_as_its_own_case_and_keeps_them_apart(intake, clock):
+    first = report_submitted(clock.now(), source_id="H-1")
+    register(intake, first, clock.now())
+    second = report_submitted(clock.now() + timedelta(hours=2), source_id="H-2")
+    register(intake, second, clock.now())
+    events = registration.unmerge(intake, first.case_id, second.case_id, "staff-7", "不同住户", clock.now())
+    assert [e.type for e in events] == ["case_unmerged", "case_received"]
+    assert events[1].case_id == second.case_id
+    assert intake.cases.get(first.case_id)["report_count"] == 1
+    assert intake.cases.get(second.case_id)["report_count"] == 1
+    # asking again replays the same events
+    assert registration.unmerge(intake, first.case_id, second.case_id, "staff-7", "不同住户", clock.now()) == events
+    third = report_submitted(clock.now() + timedelta(hours=3), source_id="H-3")
+    assert register(intake, third, clock.now()).event.case_id in {first.case_id, second.case_id}
+
+
+def test_unmerge_refusals_name_the_rule(intake, clock):
+    first = report_submitted(clock.now(), source_id="H-1")
+    register(intake, first, clock.now())
+    with pytest.raises(registration.UnmergeRefused, match="own first report"):
+        registration.unmerge(intake, first.case_id, first.case_id, "s", "r", clock.now())
+    lonely = report_submitted(clock.now(), source_id="H-9", region_code="510183", text="另一件事")
+    register(intake, lonely, clock.now())
+    with pytest.raises(registration.UnmergeRefused, match="not merged into"):
+        registration.unmerge(intake, first.case_id, lonely.case_id, "s", "r", clock.now())
+    with pytest.raises(registration.CaseNotFound):
+        registration.unmerge(intake, "nope", lonely.case_id, "s", "r", clock.now())
+
+
+def test_job_progress_counts_outcomes(intake, clock):
+    for n in range(3):
+        register(intake, report_submitted(clock.now(), source_id=f"L-{n}", job_id="job-1",
+                                          text="楼上漏水" if n < 2 else "草场纠纷", region_code="150102"), clock.now())
+    assert registration.job_progress(intake, "job-1") == {"created": 2, "merged": 1}

@@ -1,0 +1,101 @@
+"""What every channel adapter produces: a ``Report`` in the case model's terms.
+
+Adapters are plain pydantic models of each source system's payload plus a ``to_report``
+mapping; the gateway validates with them (so bad input is a 422 naming the field) and intake
+owns them. The original payload always travels with the report, untouched.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from fengqiao.clock import CHINA_TZ
+from fengqiao.directory import REGION_CODE
+
+MAX_TEXT = 20_000
+PHONE_CHARS = re.compile(r"^[\d\s+\-()*]{7,40}$")
+ID_CHARS = re.compile(r"^(\d{15}|\d{17}[\dXx])$")
+RegionCode = Field(None, pattern=REGION_CODE.pattern, description="GB/T 2260 code (6, 9, 12 or 15 digits)")
+
+
+def local_time(moment: datetime | None) -> datetime | None:
+    """Times without a zone are Beijing time, as Chinese offices write them."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=CHINA_TZ)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Person(Strict):
+    name: str | None = Field(None, max_length=100, description="姓名")
+    phone: str | None = Field(None, max_length=40, description="联系电话")
+    id_number: str | None = Field(None, description="身份证号 (15 or 18 characters)")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        if value is not None and not PHONE_CHARS.match(value):
+            raise ValueError("not a phone number (7 to 40 digits, spaces, +, -, parentheses)")
+        return value
+
+    @field_validator("id_number")
+    @classmethod
+    def _id_number(cls, value: str | None) -> str | None:
+        if value is not None and not ID_CHARS.match(value):
+            raise ValueError("an ID-card number has 15 digits, or 17 digits and a digit or X")
+        return value.upper() if value else value
+
+
+class Party(Person):
+    role: str | None = Field(None, max_length=40, description="角色: 申请人/被申请人/原告/被告/当事人 …")
+    kind: Literal["person", "organisation"] = "person"
+
+
+class Report(Strict):
+    """A channel's report in the case model's terms."""
+
+    channel: str
+    source_id: str | None
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    address: str | None = Field(None, max_length=500)
+    region_code: str | None = None
+    occurred_at: datetime | None = None
+    reported_at: datetime | None = None
+    reporter: Person | None = None
+    parties: list[Party] = []
+    facts: dict[str, Any] = {}
+    original: dict[str, Any] = {}
+
+
+class ChannelPayload(Strict):
+    """Base of every channel's payload model."""
+
+    channel: ClassVar[str]
+    title: ClassVar[str]
+
+    def to_report(self) -> Report:
+        raise NotImplementedError
+
+    def _report(self, **fields) -> Report:
+        for key in ("occurred_at", "reported_at"):
+            fields[key] = local_time(fields.get(key))
+        return Report(channel=self.channel, original=self.model_dump(mode="json", exclude_none=True), **fields)
+
+
+def text_field(description: str) -> Any:
+    return Field(min_length=1, max_length=MAX_TEXT, description=description)
+
+
+def blank_is_invalid(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+__all__ = ["AwareDatetime", "ChannelPayload", "Party", "Person", "RegionCode", "Report", "text_field"]
