@@ -13,7 +13,7 @@ from fengqiao.clock import Clock, SystemClock
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
 from gateway import auth, problems, submissions
-from gateway.routes import cases, health
+from gateway.routes import cases, health, intake
 
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.metrics = GatewayMetrics()
     problems.install(app)
     app.include_router(cases.router)
+    app.include_router(intake.router)
     app.include_router(health.router)
 
     @app.middleware("http")

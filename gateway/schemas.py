@@ -7,15 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fengqiao.directory import REGION_CODE
 from fengqiao.events import Channel, Level
-
-MAX_TEXT = 20_000
-
-
-class ReporterIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(None, max_length=100, examples=["张某"])
-    phone: str | None = Field(None, max_length=40, examples=["13800001234"])
+from services.intake.channels import Person, Report
+from services.intake.channels.base import MAX_TEXT, local_time
 
 
 class CaseSubmission(BaseModel):
@@ -36,7 +29,7 @@ class CaseSubmission(BaseModel):
     occurred_at: datetime | None = Field(
         None, description="ISO 8601; a time without zone is taken as Beijing time"
     )
-    reporter: ReporterIn | None = None
+    reporter: Person | None = None
 
     @field_validator("text")
     @classmethod
@@ -51,11 +44,53 @@ class CaseSubmission(BaseModel):
             raise ValueError(f"source_id is required for channel {self.channel}")
         return self
 
+    def to_report(self) -> Report:
+        return Report(
+            channel=self.channel, source_id=self.source_id, text=self.text, address=self.address,
+            region_code=self.region_code, occurred_at=local_time(self.occurred_at), reporter=self.reporter,
+            original=self.model_dump(mode="json", exclude_none=True),
+        )
+
 
 class Accepted(BaseModel):
     id: str
     number: str
     status: str = "received"
+
+
+class BatchBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[dict] = Field(min_length=1, max_length=1000, description="up to 1,000 payloads of the channel")
+
+
+class ItemError(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class BatchItem(BaseModel):
+    index: int
+    status: str  # accepted, replayed, rejected, unavailable
+    id: str | None = None
+    number: str | None = None
+    errors: list[ItemError] = []
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    replayed: int
+    rejected: int
+    unavailable: int
+    items: list[BatchItem]
+
+
+class UnmergeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    report_id: str = Field(min_length=1, max_length=64, description="the merged report's id (its own case id)")
+    reason: str = Field(min_length=1, max_length=500, description="拆分原因")
 
 
 class AssignmentOut(BaseModel):

@@ -1,24 +1,30 @@
-"""Accepting a case at the gateway, durably and exactly once per (channel, source_id).
+"""Accepting reports at the gateway, durably and exactly once per (channel, source_id).
 
 A receipt keyed by (channel, source_id) is written before publishing and holds the exact event
 to publish. Whatever happens next (broker down, confirm lost, gateway killed) a retry of the same
 submission republishes that same event, with the same case id and number, and intake's own
 idempotency absorbs the repeats. A receipt is never deleted, so an id once handed out never
 changes. ``accepted`` means RabbitMQ confirmed the event on a durable queue.
+
+Batches take the bulk path: their receipts are written together and their events travel as
+``report_batch_submitted`` messages of up to ``BATCH_MESSAGE_SIZE`` reports each.
 """
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from fengqiao.clock import CHINA_TZ, isoformat
 from fengqiao.events import make_event
-from fengqiao.ids import case_number, new_id
+from fengqiao.ids import EVENT_NAMESPACE, case_number, new_id
 from fengqiao.store import CollectionSpec, DuplicateKeyError, Index
 from gateway.auth import Caller
-from gateway.schemas import CaseSubmission
+from gateway.bridge import BusUnavailable
+from services.intake.channels import Report
 
 RECEIPTS = CollectionSpec("receipts", [Index(("case_id",), unique=True)])
+BATCH_MESSAGE_SIZE = 200
 
 
 @dataclass(frozen=True)
@@ -32,46 +38,78 @@ def receipt_key(channel: str, source_id: str) -> str:
     return f"{channel}/{source_id}"
 
 
-async def accept(receipts, store, publisher, caller: Caller, submission: CaseSubmission, now: datetime) -> Receipt:
-    source_id = submission.source_id or new_id()  # walk-ins have no source system
-    key = receipt_key(submission.channel, source_id)
-    receipt = await receipts.get(key)
-    if receipt is None:
-        receipt = await _new_receipt(receipts, store, caller, submission, source_id, key, now)
+async def accept(receipts, store, publisher, caller: Caller, report: Report, now: datetime) -> Receipt:
+    receipt = (await _receipts(receipts, store, caller, [report], now))[0]
     if receipt["state"] == "accepted":
         return Receipt(receipt["case_id"], receipt["number"], replayed=True)
     await publisher.publish_message(receipt["event"])
-    # Another request for the same submission may have marked it first; either way it is accepted.
-    await receipts.update(key, {"state": "accepted", "accepted_at": isoformat(now)},
-                          expected_version=receipt["version"])
+    await _mark_accepted(receipts, receipt, now)
     return Receipt(receipt["case_id"], receipt["number"], replayed=False)
 
 
-async def _new_receipt(receipts, store, caller, submission, source_id, key, now) -> dict:
+async def accept_many(receipts, store, publisher, caller: Caller, reports: list[Report],
+                      now: datetime) -> list[Receipt | BusUnavailable]:
+    """Accept many reports; each gets its receipt, or the bus error that stopped it."""
+    docs = await _receipts(receipts, store, caller, reports, now)
+    outcomes: list[Receipt | BusUnavailable] = [
+        Receipt(d["case_id"], d["number"], replayed=True) for d in docs
+    ]
+    pending = [i for i, d in enumerate(docs) if d["state"] != "accepted"]
+    for start in range(0, len(pending), BATCH_MESSAGE_SIZE):
+        chunk = pending[start:start + BATCH_MESSAGE_SIZE]
+        try:
+            await publisher.publish_message(batch_message([docs[i]["event"] for i in chunk], now))
+        except BusUnavailable as exc:
+            for i in chunk:
+                outcomes[i] = exc
+            continue
+        for i in chunk:
+            await _mark_accepted(receipts, docs[i], now)
+            outcomes[i] = Receipt(docs[i]["case_id"], docs[i]["number"], replayed=False)
+    return outcomes
+
+
+def batch_message(events: list[dict], now: datetime) -> dict:
+    batch_id = uuid.uuid5(EVENT_NAMESPACE, "/".join(e["event_id"] for e in events)).hex
+    return make_event("report_batch_submitted", batch_id, {"reports": events}, occurred_at=now).to_message()
+
+
+async def _receipts(receipts, store, caller, reports: list[Report], now: datetime) -> list[dict]:
+    """The receipt of each report: the existing one, or a new pending one."""
+    keyed = [(receipt_key(r.channel, r.source_id or new_id()), r) for r in reports]  # walk-ins have no source id
+    found = {key: await receipts.get(key) for key, _ in keyed}
+    missing = [(key, r) for key, r in keyed if found[key] is None]
+    if missing:
+        day = now.astimezone(CHINA_TZ)
+        last = await store.next_sequence(f"case-number/{day:%Y%m%d}", len(missing))
+        for offset, (key, report) in enumerate(missing):
+            number = case_number(day, last - len(missing) + 1 + offset)
+            found[key] = await _new_receipt(receipts, caller, report, key, number, now)
+    return [found[key] for key, _ in keyed]
+
+
+async def _new_receipt(receipts, caller: Caller, report: Report, key: str, number: str, now: datetime) -> dict:
     case_id = new_id()
-    sequence = await store.next_sequence(f"case-number/{now.astimezone(CHINA_TZ):%Y%m%d}")
-    number = case_number(now.astimezone(CHINA_TZ), sequence)
-    occurred = submission.occurred_at
-    if occurred is not None and occurred.tzinfo is None:
-        occurred = occurred.replace(tzinfo=CHINA_TZ)
-    event = make_event("report_submitted", case_id, {
-        "number": number,
-        "channel": submission.channel,
-        "source_id": source_id,
-        "text": submission.text,
-        "address": submission.address,
-        "region_code": submission.region_code,
-        "occurred_at": isoformat(occurred) if occurred else None,
-        "reporter": submission.reporter.model_dump() if submission.reporter else None,
-        "submitted_at": isoformat(now),
-        "submitted_by": caller.client_id,
-    }, occurred_at=now)
+    data = report.model_dump(mode="json", exclude={"occurred_at", "reported_at"})
+    data.update(
+        source_id=key.split("/", 1)[1], number=number,
+        occurred_at=isoformat(report.occurred_at) if report.occurred_at else None,
+        reported_at=isoformat(report.reported_at) if report.reported_at else None,
+        submitted_at=isoformat(now), submitted_by=caller.client_id,
+    )
+    event = make_event("report_submitted", case_id, data, occurred_at=now)
     doc = {"id": key, "case_id": case_id, "number": number, "state": "pending",
            "event": event.to_message(), "created_at": isoformat(now)}
     try:
         return await receipts.insert(doc)
     except DuplicateKeyError:  # a concurrent request for the same submission got there first
         return await receipts.get(key)
+
+
+async def _mark_accepted(receipts, receipt: dict, now: datetime) -> None:
+    # Another request for the same submission may have marked it first; either way it is accepted.
+    await receipts.update(receipt["id"], {"state": "accepted", "accepted_at": isoformat(now)},
+                          expected_version=receipt["version"])
 
 
 async def accepted_receipt(receipts, case_id: str) -> dict | None:

@@ -54,8 +54,8 @@ class AsyncStore:
     def collection(self, name: str) -> AsyncCollection:
         return AsyncCollection(self._store.collection(name))
 
-    async def next_sequence(self, name: str) -> int:
-        return await asyncio.to_thread(self._store.next_sequence, name)
+    async def next_sequence(self, name: str, count: int = 1) -> int:
+        return await asyncio.to_thread(self._store.next_sequence, name, count)
 
     async def ping(self) -> None:
         await asyncio.to_thread(self._store.ping)

@@ -81,9 +81,9 @@ class MongoStore:
     def collection(self, name: str) -> MongoCollection:
         return MongoCollection(self._db[name])
 
-    def next_sequence(self, name: str) -> int:
+    def next_sequence(self, name: str, count: int = 1) -> int:
         raw = self._db[q.SEQUENCES].find_one_and_update(
-            {"_id": name}, q.sequence_update(), upsert=True, return_document=ReturnDocument.AFTER
+            {"_id": name}, q.sequence_update(count), upsert=True, return_document=ReturnDocument.AFTER
         )
         return raw["value"]
 

@@ -81,9 +81,9 @@ class AsyncMongoStore:
     def collection(self, name: str) -> AsyncMongoCollection:
         return AsyncMongoCollection(self._db[name])
 
-    async def next_sequence(self, name: str) -> int:
+    async def next_sequence(self, name: str, count: int = 1) -> int:
         raw = await self._db[q.SEQUENCES].find_one_and_update(
-            {"_id": name}, q.sequence_update(), upsert=True, return_document=ReturnDocument.AFTER
+            {"_id": name}, q.sequence_update(count), upsert=True, return_document=ReturnDocument.AFTER
         )
         return raw["value"]
 

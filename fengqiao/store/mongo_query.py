@@ -80,5 +80,5 @@ def database_name(uri: str, owner: str) -> str:
 SEQUENCES = "_sequences"
 
 
-def sequence_update() -> dict[str, Any]:
-    return {"$inc": {"value": 1}}
+def sequence_update(count: int = 1) -> dict[str, Any]:
+    return {"$inc": {"value": count}}

@@ -217,11 +217,11 @@ class SqliteStore:
                 self._collections[name] = SqliteCollection(self, name)
             return self._collections[name]
 
-    def next_sequence(self, name: str) -> int:
+    def next_sequence(self, name: str, count: int = 1) -> int:
         row = self.query_one(
-            "INSERT INTO _sequences (name, value) VALUES (?, 1) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
-            (name,),
+            "INSERT INTO _sequences (name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value RETURNING value",
+            (name, count),
         )
         return row[0]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from nameko.exceptions import RemoteError
 
+from fengqiao.privacy import mask_record
 from gateway import submissions
 from gateway.auth import CurrentCaller
 from gateway.bridge import BusUnavailable
 from gateway.problems import Problem
-from gateway.schemas import Accepted, CaseSubmission, CaseView
+from gateway.schemas import Accepted, CaseSubmission, CaseView, UnmergeRequest
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 RETRY_AFTER_SECONDS = "5"
@@ -29,7 +30,7 @@ async def submit_case(submission: CaseSubmission, request: Request, response: Re
     state = request.app.state
     try:
         receipt = await submissions.accept(
-            state.receipts, state.store, state.publisher, caller, submission, state.clock.now()
+            state.receipts, state.store, state.publisher, caller, submission.to_report(), state.clock.now()
         )
     except BusUnavailable as exc:
         raise unavailable(exc) from exc
@@ -40,21 +41,44 @@ async def submit_case(submission: CaseSubmission, request: Request, response: Re
     return Accepted(id=receipt.case_id, number=receipt.number)
 
 
-@router.get("/{case_id}", response_model=CaseView, response_model_exclude_none=False)
-async def get_case(case_id: str, request: Request, caller: CurrentCaller) -> dict:
-    state = request.app.state
+async def call(state, service: str, method: str, *args, refusals: dict[str, int] | None = None):
+    """An RPC through the bridge, with the bus's failures turned into problems."""
     try:
-        view = await state.rpc.call("search", "get_case", case_id)
+        return await state.rpc.call(service, method, *args)
     except BusUnavailable as exc:
         raise unavailable(exc) from exc
     except RemoteError as exc:
-        raise Problem(502, "upstream-error", "后端服务出错", f"search: {exc.exc_type}") from exc
+        status = (refusals or {}).get(exc.exc_type)
+        if status:
+            raise Problem(status, "refused" if status == 409 else "not-found",
+                          "操作不被允许" if status == 409 else "资源不存在", exc.value) from exc
+        raise Problem(502, "upstream-error", "后端服务出错", f"{service}: {exc.exc_type}") from exc
+
+
+def for_caller(view: dict, caller) -> dict:
+    return view if caller.may_see_pii else mask_record(view)
+
+
+@router.get("/{case_id}", response_model=CaseView, response_model_exclude_none=False)
+async def get_case(case_id: str, request: Request, caller: CurrentCaller) -> dict:
+    state = request.app.state
+    view = await call(state, "search", "get_case", case_id)
     if view is not None:
-        return view
+        return for_caller(view, caller)
     receipt = await submissions.accepted_receipt(state.receipts, case_id)
     if receipt is None:
         raise Problem(404, "not-found", "案件不存在", f"no case with id {case_id}")
     # Accepted but not yet projected: say so rather than pretend it does not exist.
-    return {"id": case_id, "number": receipt["number"], "status": "received",
-            "channel": receipt["event"]["data"]["channel"], "text": receipt["event"]["data"]["text"],
-            "timeline": []}
+    return for_caller({"id": case_id, "number": receipt["number"], "status": "received",
+                       "channel": receipt["event"]["data"]["channel"], "text": receipt["event"]["data"]["text"],
+                       "timeline": []}, caller)
+
+
+@router.post("/{case_id}/unmerge", responses={
+    404: {"description": "no such case or report"},
+    409: {"description": "the report is not merged into this case, or is the case's own first report"},
+})
+async def unmerge(case_id: str, body: UnmergeRequest, request: Request, caller: CurrentCaller) -> dict:
+    """Split a report that was merged into this case back out as its own case."""
+    return await call(request.app.state, "intake", "unmerge", case_id, body.report_id, caller.client_id, body.reason,
+                      refusals={"UnmergeRefused": 409, "CaseNotFound": 404})

@@ -111,13 +111,15 @@ PROJECTIONS: dict[str, list[Target]] = {
 HANDLED_EVENTS = tuple(PROJECTIONS)
 
 
-def project(view: dict | None, view_id: str, event: Event, change_view: Callable[[dict, Event], Change]) -> dict | None:
+def project(view: dict | None, view_id: str, event: Event,
+            change_view: Callable[[dict, Event], Change]) -> dict | None:
     """The view after the event, or None when the event was already applied to it."""
     view = dict(view) if view else empty_view(view_id)
     if event.event_id in view["applied_events"]:
         return None
     change = change_view(view, event)
-    if change.status and (event.occurred_at, STAGE[change.status]) >= (view["status_at"], STAGE.get(view["status"], -1)):
+    current = (view["status_at"], STAGE.get(view["status"], -1))
+    if change.status and (event.occurred_at, STAGE[change.status]) >= current:
         view["status"], view["status_at"] = change.status, event.occurred_at
     entry = {"event_id": event.event_id, "type": event.type, "at": event.occurred_at,
              "title": change.title, "detail": change.detail}

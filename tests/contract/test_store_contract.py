@@ -163,6 +163,8 @@ def test_counts_grouped_by_a_field(store):
 def test_sequences_count_up_per_name(store):
     assert [store.next_sequence("a") for _ in range(3)] == [1, 2, 3]
     assert store.next_sequence("b") == 1
+    assert store.next_sequence("a", 10) == 13  # a block of ten: 4 … 13
+    assert store.next_sequence("a") == 14
 
 
 def test_collections_are_separate(store):

@@ -13,12 +13,15 @@ from tests.integration.helpers import publish, service_store
 
 def test_intake_registers_with_injected_dependencies(memory_store, clock):
     from fengqiao.bus.dependencies import Collections
+    from fengqiao.directory import Directory
+    from fengqiao.settings import DEFAULT_DIRECTORY
     from services.intake import registration
+    from services.intake.places import RegionResolver
 
     emitted = []
     service = worker_factory(
-        IntakeService, store=Collections(memory_store, (registration.CASES,)), clock=clock,
-        emit=emitted.append,
+        IntakeService, store=Collections(memory_store, (registration.REPORTS, registration.CASES)),
+        places=RegionResolver(Directory.load(DEFAULT_DIRECTORY)), clock=clock, emit=emitted.append,
     )
     report = report_submitted(clock.now())
     service.register_report(report.to_message())

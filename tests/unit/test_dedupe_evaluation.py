@@ -54,7 +54,7 @@ def test_the_cli_clusters_stdin_the_same_way():
 
 
 def test_the_cli_names_the_bad_line():
-    done = subprocess.run([sys.executable, "-m", "fengqiao.cli", "dedupe"], input='{"text": "漏水"}\n{"channel": "x"}\n',
-                          capture_output=True, text=True)
+    stdin = '{"text": "漏水"}\n{"channel": "x"}\n'
+    done = subprocess.run([sys.executable, "-m", "fengqiao.cli", "dedupe"], input=stdin, capture_output=True, text=True)
     assert done.returncode == 1
     assert "line 2: text is missing or blank" in done.stderr

@@ -5,7 +5,15 @@ from datetime import datetime
 
 from pydantic import Field, field_validator
 
-from services.intake.channels.base import ChannelPayload, Party, Person, RegionCode, Report, blank_is_invalid, text_field
+from services.intake.channels.base import (
+    ChannelPayload,
+    Party,
+    Person,
+    RegionCode,
+    Report,
+    blank_is_invalid,
+    text_field,
+)
 
 
 class PoliceIncident(ChannelPayload):
