@@ -13,7 +13,7 @@ from fengqiao.clock import Clock, SystemClock
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
 from gateway import auth, problems, submissions
-from gateway.routes import cases, health, intake
+from gateway.routes import cases, health, intake, ledgers, open311
 
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 
@@ -44,6 +44,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         state.store = open_async_store(settings.resolved_store_uri, "gateway")
         state.api_clients = await auth.API_CLIENTS.open_async(state.store)
         state.receipts = await submissions.RECEIPTS.open_async(state.store)
+        state.imports = await ledgers.IMPORTS.open_async(state.store)
+        state.background = set()
         if settings.bootstrap_admin_key:
             await auth.bootstrap_admin(state.api_clients, settings.bootstrap_admin_key, state.clock.now())
         state.publisher = EventPublisher(settings.nameko_config(), settings.publish_timeout_seconds)
@@ -51,6 +53,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         try:
             yield
         finally:
+            for task in state.background:
+                task.cancel()
             state.rpc.close()
             state.publisher.close()
             await state.store.close()
@@ -67,6 +71,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     problems.install(app)
     app.include_router(cases.router)
     app.include_router(intake.router)
+    app.include_router(open311.router)
+    app.include_router(ledgers.router)
     app.include_router(health.router)
 
     @app.middleware("http")

@@ -54,7 +54,11 @@ async def accept_many(receipts, store, publisher, caller: Caller, reports: list[
     outcomes: list[Receipt | BusUnavailable] = [
         Receipt(d["case_id"], d["number"], replayed=True) for d in docs
     ]
-    pending = [i for i, d in enumerate(docs) if d["state"] != "accepted"]
+    # A report repeated inside the batch is sent once; its repeats answer as replayed.
+    first: dict[str, int] = {}
+    for i, doc in enumerate(docs):
+        first.setdefault(doc["id"], i)
+    pending = [i for i, d in enumerate(docs) if d["state"] != "accepted" and first[d["id"]] == i]
     for start in range(0, len(pending), BATCH_MESSAGE_SIZE):
         chunk = pending[start:start + BATCH_MESSAGE_SIZE]
         try:
@@ -78,7 +82,11 @@ async def _receipts(receipts, store, caller, reports: list[Report], now: datetim
     """The receipt of each report: the existing one, or a new pending one."""
     keyed = [(receipt_key(r.channel, r.source_id or new_id()), r) for r in reports]  # walk-ins have no source id
     found = {key: await receipts.get(key) for key, _ in keyed}
-    missing = [(key, r) for key, r in keyed if found[key] is None]
+    missing, seen = [], set()
+    for key, report in keyed:
+        if found[key] is None and key not in seen:
+            seen.add(key)
+            missing.append((key, report))
     if missing:
         day = now.astimezone(CHINA_TZ)
         last = await store.next_sequence(f"case-number/{day:%Y%m%d}", len(missing))

@@ -1,18 +1,60 @@
 """Cases: submit one, read one."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from nameko.exceptions import RemoteError
+from datetime import datetime
+from typing import Annotated, Literal
 
+from fastapi import APIRouter, Query, Request, Response
+from nameko.exceptions import RemoteError
+from pydantic import BaseModel, ConfigDict, Field
+
+from fengqiao import labels
+from fengqiao.clock import isoformat
+from fengqiao.directory import REGION_CODE
+from fengqiao.events import Channel
 from fengqiao.privacy import mask_record
 from gateway import submissions
 from gateway.auth import CurrentCaller
 from gateway.bridge import BusUnavailable
 from gateway.problems import Problem
 from gateway.schemas import Accepted, CaseSubmission, CaseView, UnmergeRequest
+from services.intake.channels.base import local_time
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 RETRY_AFTER_SECONDS = "5"
+
+
+class CaseListFilters(BaseModel):
+    """Filters of the case list and the ledger export. Times without a zone are Beijing time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Channel | None = None
+    status: str | None = Field(None, max_length=40)
+    region: str | None = Field(None, pattern=REGION_CODE.pattern, description="a region code: its whole subtree")
+    unit_id: str | None = Field(None, max_length=100)
+    category: Literal[tuple(labels.CATEGORIES)] | None = None  # type: ignore[valid-type]
+    risk: int | None = Field(None, ge=1, le=3)
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+
+    def as_rpc(self) -> dict:
+        rpc = self.model_dump(exclude_none=True, exclude={"received_from", "received_to"})
+        for name in ("received_from", "received_to"):
+            moment = local_time(getattr(self, name))
+            if moment:
+                rpc[name] = isoformat(moment)
+        return rpc
+
+
+@router.get("")
+async def list_cases(request: Request, caller: CurrentCaller, filters: Annotated[CaseListFilters, Query()],
+                     cursor: Annotated[str | None, Query(max_length=500)] = None,
+                     limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict:
+    """Cases matching the filters, newest first, a page at a time (full-text search comes later)."""
+    page = await call(request.app.state, "search", "find_cases", filters.as_rpc(), cursor, limit, True)
+    page["items"] = [for_caller(view, caller) for view in page["items"]]
+    return page
 
 
 def unavailable(exc: BusUnavailable) -> Problem:

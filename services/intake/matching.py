@@ -68,6 +68,22 @@ class Signature:
     amounts: frozenset[float]
     reported_at: datetime | None
 
+    def to_basis(self) -> dict:
+        """A JSON form to keep beside a case's reports, so candidates are not re-analysed."""
+        return {"bigrams": dict(self.bigrams), "phones": sorted(self.phones), "region_code": self.region_code,
+                "buildings": sorted(self.buildings), "flats": sorted(self.flats), "sites": sorted(self.sites),
+                "amounts": sorted(self.amounts),
+                "reported_at": self.reported_at.isoformat() if self.reported_at else None}
+
+    @classmethod
+    def from_basis(cls, basis: dict) -> Signature:
+        return cls(
+            bigrams=Counter(basis["bigrams"]), phones=frozenset(basis["phones"]), region_code=basis["region_code"],
+            buildings=frozenset(basis["buildings"]), flats=frozenset(basis["flats"]), sites=frozenset(basis["sites"]),
+            amounts=frozenset(basis["amounts"]),
+            reported_at=parse_iso(basis["reported_at"]) if basis["reported_at"] else None,
+        )
+
 
 @dataclass(frozen=True)
 class Signal:

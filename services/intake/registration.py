@@ -111,16 +111,16 @@ def _best_match(intake: Intake, report: dict) -> tuple[dict, matching.Match] | N
         if case["id"] in report.get("kept_apart", ()):
             continue
         # A case matches by its closest report: a later caller may word it like any of them.
-        match = max((matching.compare(_signature(r), new, intake.policy) for r in case["reports"]),
-                    key=lambda m: m.score)
+        match = max((matching.compare(matching.Signature.from_basis(r["basis"]), new, intake.policy)
+                     for r in case["reports"]), key=lambda m: m.score)
         if match.same and (best is None or match.score > best[1].score):
             best = (case, match)
     return best
 
 
 def _case_entry(report: dict) -> dict:
-    keys = ("number", "channel", "source_id", "reported_at", "text", "address", "phones", "region_code", "amounts")
-    return {"report_id": report["id"], **{k: report[k] for k in keys}}
+    keys = ("number", "channel", "source_id", "reported_at")
+    return {"report_id": report["id"], **{k: report[k] for k in keys}, "basis": _signature(report).to_basis()}
 
 
 def _open_case(intake: Intake, report: dict) -> Event:

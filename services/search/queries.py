@@ -48,3 +48,7 @@ class CaseFilters:
 def find_cases(views: Collection, filters: CaseFilters, after: str | None = None, limit: int = 100):
     return views.find(filters.where(), order=Order("received_at", descending=True),
                       limit=min(max(limit, 1), MAX_PAGE), after=after)
+
+
+def count_cases(views: Collection, filters: CaseFilters) -> int:
+    return views.count(filters.where())

@@ -36,6 +36,9 @@ class SearchService:
         return projection.public_view(view) if view else None
 
     @rpc
-    def find_cases(self, filters: dict, after: str | None = None, limit: int = 100) -> dict:
-        page = queries.find_cases(self.store.case_views, queries.CaseFilters(**filters), after, limit)
-        return {"items": [projection.public_view(v) for v in page.items], "next_cursor": page.next_cursor}
+    def find_cases(self, filters: dict, after: str | None = None, limit: int = 100, with_total: bool = False) -> dict:
+        wanted = queries.CaseFilters(**filters)
+        page = queries.find_cases(self.store.case_views, wanted, after, limit)
+        total = queries.count_cases(self.store.case_views, wanted) if with_total else None
+        return {"items": [projection.public_view(v) for v in page.items], "next_cursor": page.next_cursor,
+                "total": total}

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from fengqiao.clock import CHINA_TZ
 from fengqiao.directory import REGION_CODE
@@ -28,28 +28,30 @@ def local_time(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=CHINA_TZ)
 
 
+def _phone(value: str) -> str:
+    if not PHONE_CHARS.match(value):
+        raise ValueError("not a phone number (7 to 40 digits, spaces, +, -, parentheses)")
+    return value
+
+
+def _id_number(value: str) -> str:
+    if not ID_CHARS.match(value):
+        raise ValueError("an ID-card number has 15 digits, or 17 digits and a digit or X")
+    return value.upper()
+
+
+Phone = Annotated[str, Field(max_length=40, description="联系电话"), AfterValidator(_phone)]
+IdNumber = Annotated[str, Field(description="身份证号 (15 or 18 characters)"), AfterValidator(_id_number)]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class Person(Strict):
     name: str | None = Field(None, max_length=100, description="姓名")
-    phone: str | None = Field(None, max_length=40, description="联系电话")
-    id_number: str | None = Field(None, description="身份证号 (15 or 18 characters)")
-
-    @field_validator("phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        if value is not None and not PHONE_CHARS.match(value):
-            raise ValueError("not a phone number (7 to 40 digits, spaces, +, -, parentheses)")
-        return value
-
-    @field_validator("id_number")
-    @classmethod
-    def _id_number(cls, value: str | None) -> str | None:
-        if value is not None and not ID_CHARS.match(value):
-            raise ValueError("an ID-card number has 15 digits, or 17 digits and a digit or X")
-        return value.upper() if value else value
+    phone: Phone | None = None
+    id_number: IdNumber | None = None
 
 
 class Party(Person):
@@ -98,4 +100,4 @@ def blank_is_invalid(value: str) -> str:
     return value
 
 
-__all__ = ["AwareDatetime", "ChannelPayload", "Party", "Person", "RegionCode", "Report", "text_field"]
+__all__ = ["AwareDatetime", "ChannelPayload", "Party", "Person", "Phone", "RegionCode", "Report", "text_field"]

@@ -6,7 +6,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from services.intake.channels.base import ChannelPayload, Person, RegionCode, Report, blank_is_invalid, text_field
+from services.intake.channels.base import (
+    ChannelPayload,
+    Person,
+    Phone,
+    RegionCode,
+    Report,
+    blank_is_invalid,
+    text_field,
+)
 
 
 class HotlineOrder(ChannelPayload):
@@ -16,7 +24,7 @@ class HotlineOrder(ChannelPayload):
     order_no: str = Field(min_length=1, max_length=64, description="工单编号")
     call_time: datetime = Field(description="来电时间")
     caller_name: str | None = Field(None, max_length=100, description="来电人")
-    caller_phone: str | None = Field(None, max_length=40, description="来电号码")
+    caller_phone: Phone | None = Field(None, description="来电号码")
     content: str = text_field("诉求内容 (as the operator wrote it)")
     address: str | None = Field(None, max_length=500, description="事发地址")
     region_code: str | None = RegionCode

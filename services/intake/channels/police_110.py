@@ -9,6 +9,7 @@ from services.intake.channels.base import (
     ChannelPayload,
     Party,
     Person,
+    Phone,
     RegionCode,
     Report,
     blank_is_invalid,
@@ -23,7 +24,7 @@ class PoliceIncident(ChannelPayload):
     incident_no: str = Field(min_length=1, max_length=64, description="警情编号")
     received_at: datetime = Field(description="接警时间")
     caller_name: str | None = Field(None, max_length=100, description="报警人")
-    caller_phone: str | None = Field(None, max_length=40, description="报警电话")
+    caller_phone: Phone | None = Field(None, description="报警电话")
     location: str | None = Field(None, max_length=500, description="发案地点")
     region_code: str | None = RegionCode
     summary: str = text_field("简要警情")

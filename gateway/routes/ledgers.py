@@ -1,0 +1,161 @@
+"""Bulk ledgers: import a file as a job, follow its progress, export cases as a ledger."""
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from fengqiao import labels
+from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
+from fengqiao.events import CHANNELS
+from fengqiao.ids import new_id
+from fengqiao.privacy import mask_record
+from fengqiao.store import CollectionSpec, Index
+from gateway import submissions
+from gateway.auth import CurrentCaller
+from gateway.bridge import BusUnavailable
+from gateway.problems import Problem
+from gateway.routes.cases import CaseListFilters, call
+from services.intake.ledger import LedgerError, parse_ledger
+
+log = logging.getLogger("fengqiao.gateway.imports")
+router = APIRouter(tags=["ledgers"])
+IMPORTS = CollectionSpec("imports", [Index(("created_at",))])
+CHUNK = 1000
+MAX_LISTED_ERRORS = 1000
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_EXPORT_ROWS = 100_000
+EXPORT_COLUMNS = [("受理编号", "number"), ("渠道", "channel"), ("反映内容", "text"), ("地址", "address"),
+                  ("区划代码", "region_code"), ("反映人", "reporter.name"), ("联系电话", "reporter.phone"),
+                  ("状态", "status"), ("类别", "category"), ("风险等级", "risk"), ("承办单位", "assignment.unit_name"),
+                  ("承办层级", "assignment.level"), ("受理时间", "received_at"), ("反映次数", "report_count")]
+
+
+def _job_view(job: dict, progress: dict) -> dict:
+    done = job["rejected"] + job["replayed"] + progress["created"] + progress["merged"]
+    complete = job["state"] == "queued" and done >= job["rows"]
+    return {k: v for k, v in job.items() if k != "version"} | {
+        "created": progress["created"], "merged": progress["merged"], "done": done,
+        "state": "done" if complete else job["state"],
+    }
+
+
+async def _queue(state, caller, job: dict, reports: list) -> None:
+    """Send a parsed ledger's rows to intake, a chunk at a time, counting outcomes on the job."""
+    counts = {"queued": 0, "replayed": 0, "unavailable": 0}
+    for start in range(0, len(reports), CHUNK):
+        outcomes = await submissions.accept_many(state.receipts, state.store, state.publisher, caller,
+                                                 reports[start:start + CHUNK], state.clock.now())
+        for outcome in outcomes:
+            key = "unavailable" if isinstance(outcome, BusUnavailable) else "replayed" if outcome.replayed else "queued"
+            counts[key] += 1
+        job = await state.imports.update(job["id"], counts, expected_version=job["version"])
+    final = "queued" if not counts["unavailable"] else "incomplete"
+    await state.imports.update(job["id"], {"state": final, "queued_at": isoformat(state.clock.now())},
+                               expected_version=job["version"])
+
+
+@router.post("/api/v1/imports", status_code=202, responses={
+    422: {"description": "the file cannot be read at all (format, encoding, header); rows are never partly lost"},
+})
+async def start_import(request: Request, caller: CurrentCaller, file: Annotated[UploadFile, File()],
+                       channel: Annotated[str | None, Form(description="channel of rows without one")] = None) -> dict:
+    """Import a ledger (.xlsx, .csv, .jsonl). Answers with the job; follow it at its Location."""
+    state = request.app.state
+    if channel is not None and channel not in CHANNELS:
+        raise Problem(422, "validation-error", "请求数据有误", f"channel: unknown channel {channel!r}",
+                      errors=[{"field": "channel", "message": f"unknown channel {channel!r}", "type": "enum"}])
+    data = await file.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise Problem(413, "file-too-large", "文件过大", f"a ledger may be at most {MAX_FILE_BYTES >> 20} MB")
+    job_id = new_id()
+    try:
+        parsed = await asyncio.to_thread(parse_ledger, file.filename or "", data, channel, job_id)
+    except LedgerError as exc:
+        raise Problem(422, "unreadable-ledger", "台账文件无法读取", str(exc),
+                      errors=[{"field": "file", "message": str(exc), "type": "ledger"}]) from exc
+    job = await state.imports.insert({
+        "id": job_id, "filename": file.filename, "channel_default": channel, "state": "queueing",
+        "rows": len(parsed.rows) + parsed.rejected_rows, "empty_rows": parsed.empty_rows,
+        "rejected": parsed.rejected_rows, "error_count": len(parsed.errors),
+        "errors": [e.__dict__ for e in parsed.errors[:MAX_LISTED_ERRORS]],
+        "ignored_columns": parsed.ignored_columns, "queued": 0, "replayed": 0, "unavailable": 0,
+        "created_by": caller.client_id, "created_at": isoformat(state.clock.now()),
+    })
+    task = asyncio.create_task(_queue(state, caller, job, [report for _, report in parsed.rows]))
+    state.background.add(task)
+    task.add_done_callback(_finished(state, job_id))
+    return {"id": job_id, "location": f"/api/v1/imports/{job_id}", **_job_view(job, {"created": 0, "merged": 0})}
+
+
+def _finished(state, job_id: str):
+    def done(task: asyncio.Task) -> None:
+        state.background.discard(task)
+        if not task.cancelled() and task.exception():
+            log.error("import %s stopped: %s", job_id, task.exception())
+
+    return done
+
+
+@router.get("/api/v1/imports/{job_id}")
+async def import_status(job_id: str, request: Request, caller: CurrentCaller) -> dict:
+    job = await request.app.state.imports.get(job_id)
+    if job is None:
+        raise Problem(404, "not-found", "导入任务不存在", f"no import job {job_id}")
+    progress = await call(request.app.state, "intake", "job_progress", job_id)
+    return _job_view(job, progress)
+
+
+def _value(view: dict, path: str):
+    value = view
+    for part in path.split("."):
+        value = (value or {}).get(part) if isinstance(value, dict) else None
+    if path == "channel":
+        return labels.CHANNELS.get(value, value)
+    if path == "category":
+        return labels.CATEGORIES.get(value, value)
+    if path == "assignment.level":
+        return labels.LEVELS.get(value, value)
+    if path == "received_at" and value:
+        return parse_iso(value).astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    return value
+
+
+def _workbook(views: list[dict]) -> bytes:
+    import openpyxl
+
+    book = openpyxl.Workbook(write_only=True)
+    sheet = book.create_sheet("案件台账")
+    sheet.append([title for title, _ in EXPORT_COLUMNS])
+    for view in views:
+        sheet.append([_value(view, path) for _, path in EXPORT_COLUMNS])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+@router.get("/api/v1/exports/cases.xlsx", response_class=Response, responses={
+    200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
+})
+async def export_cases(request: Request, caller: CurrentCaller,
+                       filters: Annotated[CaseListFilters, Query()]) -> Response:
+    """The cases the list would show for these filters, as an .xlsx ledger."""
+    state, views, cursor = request.app.state, [], None
+    while len(views) <= MAX_EXPORT_ROWS:
+        page = await call(state, "search", "find_cases", filters.as_rpc(), cursor, 1000)
+        views += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    if len(views) > MAX_EXPORT_ROWS:
+        raise Problem(422, "too-many-rows", "导出行数过多",
+                      f"more than {MAX_EXPORT_ROWS} cases match; narrow the filters")
+    if not caller.may_see_pii:
+        views = [mask_record(v) for v in views]
+    content = await asyncio.to_thread(_workbook, views)
+    return Response(content, media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": "attachment; filename=cases.xlsx"})

@@ -1,0 +1,305 @@
+"""Open311 GeoReport v2 at /open311/v2/, in JSON and XML.
+
+Services are the 14 case categories. Our richer stages map to Open311's ``open``/``closed``
+with the stage in ``status_notes``. Errors use Open311's own error list
+(``[{"code", "description"}]``), which Open311 clients parse, rather than problem+json.
+``GET /requests`` lists the cases that came in through Open311 (other channels' cases,
+petitions among them, are not published here), with personal numbers masked.
+"""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from fengqiao import labels
+from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
+from fengqiao.privacy import mask_text
+from gateway import submissions
+from gateway.auth import Caller, digest
+from gateway.bridge import BusUnavailable
+from services.intake.channels import Person, Report
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+FORMATS = ("json", "xml")
+DEFAULT_WINDOW = timedelta(days=90)
+MAX_PAGE_SIZE = 1000
+CLOSED_STATUSES = {"closed"}
+STAGE_NOTES = {"received": "已受理", "assigned": "已分派", "merged": "已并入同一事项的案件"}
+
+
+class Open311Error(Exception):
+    def __init__(self, status: int, description: str):
+        super().__init__(description)
+        self.status, self.description = status, description
+
+
+def render(payload: Any, fmt: str, root: str, item: str, status: int = 200) -> Response:
+    if fmt == "xml":
+        element = ET.Element(root)
+        for entry in payload:
+            _append(element, item, entry)
+        body = ET.tostring(element, encoding="unicode", xml_declaration=False)
+        return Response(f'<?xml version="1.0" encoding="utf-8"?>{body}', status_code=status,
+                        media_type="text/xml; charset=utf-8")
+    return JSONResponse(payload, status_code=status)
+
+
+def _append(parent: ET.Element, tag: str, value: Any) -> None:
+    child = ET.SubElement(parent, tag)
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if isinstance(inner, list):
+                holder = ET.SubElement(child, key)
+                for entry in inner:
+                    _append(holder, key.rstrip("s") or key, entry)
+            else:
+                _append(child, key, inner)
+    elif value is not None:
+        child.text = str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def error(exc: Open311Error, fmt: str) -> Response:
+    return render([{"code": exc.status, "description": exc.description}], fmt, "errors", "error", exc.status)
+
+
+def _format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise Open311Error(404, f"unknown format {fmt!r}; use json or xml")
+    return fmt
+
+
+def _service(code: str) -> dict:
+    return {"service_code": code, "service_name": labels.CATEGORIES[code],
+            "description": f"{labels.CATEGORIES[code]}类诉求与纠纷", "metadata": True, "type": "realtime",
+            "keywords": labels.CATEGORIES[code], "group": "矛盾纠纷" if code != "other" else "其他"}
+
+
+def _definition(code: str) -> dict:
+    return {"service_code": code, "attributes": [{
+        "variable": True, "code": "source_id", "datatype": "string", "required": False,
+        "datatype_description": "your own id for this request; resending it does not create a second case",
+        "order": 1, "description": "来源编号",
+    }]}
+
+
+async def _caller_of_key(request: Request, api_key: str | None) -> dict:
+    if not api_key:
+        raise Open311Error(403, "api_key is required to post a service request")
+    client = await request.app.state.api_clients.find_one({"key_digest": digest(api_key)})
+    if client is None or not client.get("active", True):
+        raise Open311Error(403, "api_key is unknown or revoked")
+    return client
+
+
+def _parse_report(form) -> Report:
+    code = form.get("service_code")
+    if not code:
+        raise Open311Error(400, "service_code was not provided")
+    if code not in labels.CATEGORIES:
+        raise Open311Error(400, f"service_code {code!r} is not a service of this endpoint")
+    description = (form.get("description") or "").strip()
+    if not description:
+        raise Open311Error(400, "description was not provided")
+    if len(description) > 20_000:
+        raise Open311Error(400, "description is longer than 20000 characters")
+    address = form.get("address_string")
+    lat, long_ = form.get("lat"), form.get("long")
+    if not address and not (lat and long_):
+        raise Open311Error(400, "a location is required: address_string, or lat and long")
+    facts: dict[str, Any] = {"service_code": code, "media_url": form.get("media_url")}
+    try:
+        if lat and long_:
+            facts.update(lat=float(lat), long=float(long_))
+    except ValueError as exc:
+        raise Open311Error(400, "lat and long must be decimal degrees") from exc
+    name = " ".join(p for p in (form.get("last_name"), form.get("first_name")) if p) or None
+    try:
+        reporter = Person(name=name, phone=form.get("phone") or None)
+    except ValueError as exc:
+        raise Open311Error(400, f"phone: {exc}") from exc
+    return Report(channel="open311", source_id=form.get("attribute[source_id]") or None, text=description,
+                  address=address, reporter=reporter, facts=facts,
+                  original={k: v for k, v in form.items() if k != "api_key"})
+
+
+def _request_entry(view: dict) -> dict:
+    facts = view.get("facts") or {}
+    code = view.get("category") or facts.get("service_code") or "other"
+    timeline = view.get("timeline") or []
+    status = view.get("status") or "received"
+    unit = (view.get("assignment") or {}).get("unit_name")
+    notes = STAGE_NOTES.get(status, status) + (f"：{unit}" if unit and status == "assigned" else "")
+    return {
+        "service_request_id": view["id"],
+        "status": "closed" if status in CLOSED_STATUSES else "open",
+        "status_notes": notes,
+        "service_name": labels.CATEGORIES.get(code, code),
+        "service_code": code,
+        "description": mask_text(view.get("text")),
+        "agency_responsible": unit,
+        "service_notice": f"编号 {view.get('number')}",
+        "requested_datetime": _local(view.get("received_at")),
+        "updated_datetime": _local(timeline[-1]["at"]) if timeline else _local(view.get("received_at")),
+        "expected_datetime": None,
+        "address": view.get("address"),
+        "address_id": None,
+        "zipcode": None,
+        "lat": facts.get("lat"),
+        "long": facts.get("long"),
+        "media_url": facts.get("media_url"),
+    }
+
+
+def _local(moment: str | None) -> str | None:
+    return parse_iso(moment).astimezone(CHINA_TZ).isoformat() if moment else None
+
+
+def _date(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise Open311Error(400, f"{name} must be an ISO 8601 date-time, got {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
+
+
+def _positive(value: str | None, name: str, default: int, upper: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= upper:
+        raise Open311Error(400, f"{name} must be a whole number from 1 to {upper}")
+    return int(value)
+
+
+async def _views(request: Request, filters: dict, page: int, size: int) -> list[dict]:
+    state, cursor = request.app.state, None
+    for _ in range(page - 1):
+        result = await state.rpc.call("search", "find_cases", filters, cursor, size)
+        cursor = result["next_cursor"]
+        if cursor is None:
+            return []
+    return (await state.rpc.call("search", "find_cases", filters, cursor, size))["items"]
+
+
+@router.get("/discovery.{fmt}")
+async def discovery(fmt: str, request: Request) -> Response:
+    base = str(request.base_url).rstrip("/") + router.prefix + "/"
+    try:
+        payload = {"changeset": "2026-11-22T00:00:00+08:00", "contact": "综治中心信息科",
+                   "key_service": "向中心管理员申请 API key", "endpoints": [{
+                       "specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
+                       "changeset": "2026-11-22T00:00:00+08:00", "type": "production",
+                       "formats": ["application/json", "text/xml"]}]}
+        if _format(fmt) == "xml":
+            return render([payload], fmt, "discovery_root", "discovery")
+        return JSONResponse(payload)
+    except Open311Error as exc:
+        return error(exc, "json")
+
+
+@router.get("/services.{fmt}")
+async def services(fmt: str) -> Response:
+    try:
+        return render([_service(code) for code in labels.CATEGORIES], _format(fmt), "services", "service")
+    except Open311Error as exc:
+        return error(exc, "json")
+
+
+@router.get("/services/{code}.{fmt}")
+async def service_definition(code: str, fmt: str) -> Response:
+    try:
+        _format(fmt)
+        if code not in labels.CATEGORIES:
+            raise Open311Error(404, f"no service with code {code!r}")
+        return render([_definition(code)], fmt, "service_definitions", "service_definition")
+    except Open311Error as exc:
+        return error(exc, fmt if fmt in FORMATS else "json")
+
+
+@router.post("/requests.{fmt}")
+async def post_request(fmt: str, request: Request) -> Response:
+    fmt_out = fmt if fmt in FORMATS else "json"
+    try:
+        _format(fmt)
+        form = await request.form()
+        client = await _caller_of_key(request, form.get("api_key"))
+        report = _parse_report(form)
+        caller = Caller(client["id"], client["name"], tuple(client["roles"]), None)
+        state = request.app.state
+        receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller, report,
+                                           state.clock.now())
+    except Open311Error as exc:
+        return error(exc, fmt_out)
+    except BusUnavailable as exc:
+        return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
+    state.metrics.submissions.labels("open311", "replayed" if receipt.replayed else "accepted").inc()
+    entry = {"service_request_id": receipt.case_id, "token": receipt.case_id,
+             "service_notice": f"已受理，编号 {receipt.number}", "account_id": None}
+    return render([entry], fmt, "service_requests", "request", 201)
+
+
+@router.get("/tokens/{token}.{fmt}")
+async def token(token: str, fmt: str, request: Request) -> Response:
+    try:
+        _format(fmt)
+        receipt = await submissions.accepted_receipt(request.app.state.receipts, token)
+        if receipt is None:
+            raise Open311Error(404, f"no request with token {token!r}")
+        return render([{"service_request_id": receipt["case_id"], "token": token}], fmt, "service_requests", "request")
+    except Open311Error as exc:
+        return error(exc, fmt if fmt in FORMATS else "json")
+
+
+@router.get("/requests.{fmt}")
+async def list_requests(fmt: str, request: Request) -> Response:
+    fmt_out = fmt if fmt in FORMATS else "json"
+    query = request.query_params
+    try:
+        _format(fmt)
+        now = request.app.state.clock.now()
+        end = _date(query.get("end_date"), "end_date")
+        start = _date(query.get("start_date"), "start_date")
+        end = end or ((start + DEFAULT_WINDOW) if start else now)
+        start = start or end - DEFAULT_WINDOW
+        if start >= end:
+            raise Open311Error(400, "start_date must be before end_date")
+        page = _positive(query.get("page"), "page", 1, 10_000)
+        size = _positive(query.get("page_size"), "page_size", 50, MAX_PAGE_SIZE)
+        statuses = {s.strip() for s in (query.get("status") or "open,closed").split(",")}
+        if not statuses <= {"open", "closed"}:
+            raise Open311Error(400, "status must be open, closed or both")
+        ids = [i.strip() for i in (query.get("service_request_id") or "").split(",") if i.strip()]
+        codes = {c.strip() for c in (query.get("service_code") or "").split(",") if c.strip()}
+        if ids:
+            views = [v for v in [await request.app.state.rpc.call("search", "get_case", i) for i in ids] if v]
+            views = [v for v in views if v.get("channel") == "open311"]
+        else:
+            filters = {"channel": "open311", "received_from": isoformat(start), "received_to": isoformat(end)}
+            views = await _views(request, filters, page, size)
+        entries = [_request_entry(v) for v in views]
+        entries = [e for e in entries if e["status"] in statuses and (not codes or e["service_code"] in codes)]
+        return render(entries, fmt, "service_requests", "request")
+    except Open311Error as exc:
+        return error(exc, fmt_out)
+    except BusUnavailable as exc:
+        return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
+
+
+@router.get("/requests/{request_id}.{fmt}")
+async def get_request(request_id: str, fmt: str, request: Request) -> Response:
+    fmt_out = fmt if fmt in FORMATS else "json"
+    try:
+        _format(fmt)
+        view = await request.app.state.rpc.call("search", "get_case", request_id)
+        if view is None or view.get("channel") != "open311":
+            raise Open311Error(404, f"no service request {request_id!r}")
+        return render([_request_entry(view)], fmt, "service_requests", "request")
+    except Open311Error as exc:
+        return error(exc, fmt_out)
+    except BusUnavailable as exc:
+        return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
