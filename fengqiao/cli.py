@@ -78,6 +78,71 @@ def dedupe() -> None:
         click.echo(json.dumps({"index": index, "cluster": cluster}))
 
 
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--channel", help="channel of rows that name none (hotline_12345, petition, …)")
+@click.option("--gateway", "gateway_url", envvar="FQ_GATEWAY_URL", help="default: this machine's gateway")
+@click.option("--api-key", envvar=["FQ_API_KEY", "FQ_BOOTSTRAP_ADMIN_KEY"], required=True,
+              help="an API key (FQ_API_KEY)")
+def import_ledger(file: str, channel: str | None, gateway_url: str | None, api_key: str) -> None:
+    """Import a ledger (.xlsx, .csv, .jsonl) through the running platform, with a progress bar."""
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    settings = _settings()
+    base = gateway_url or f"http://{settings.gateway_host}:{settings.gateway_port}"
+    with httpx.Client(base_url=base, headers={"X-API-Key": api_key}, timeout=300) as http:
+        path = Path(file)
+        response = http.post("/api/v1/imports", files={"file": (path.name, path.read_bytes())},
+                             data={"channel": channel} if channel else {})
+        if response.status_code != 202:
+            raise click.ClickException(f"{response.status_code}: {response.json().get('detail', response.text)}")
+        job = response.json()
+        with click.progressbar(length=job["rows"], label=f"导入 {path.name}") as bar:
+            while job["state"] not in ("done", "incomplete"):
+                time.sleep(0.5)  # polling the job's progress for the bar
+                previous = job["done"]
+                job = http.get(f"/api/v1/imports/{job['id']}").json()
+                bar.update(job["done"] - previous)
+    click.echo(f"rows {job['rows']}: created {job['created']}, merged {job['merged']}, "
+               f"already imported {job['replayed']}, rejected {job['rejected']}, empty {job['empty_rows']}")
+    for error in job["errors"][:20]:
+        click.echo(f"  row {error['row']} {error['column']}: {error['reason']}", err=True)
+    if job["error_count"] > 20:
+        click.echo(f"  … {job['error_count'] - 20} more errors: GET /api/v1/imports/{job['id']}", err=True)
+    if job["state"] == "incomplete":
+        raise click.ClickException("the broker went away during the import; run the same import again")
+
+
+@main.group()
+def clients() -> None:
+    """API clients of the gateway (systems calling with X-API-Key)."""
+
+
+@clients.command("add")
+@click.argument("name")
+@click.option("--role", "roles", multiple=True, default=("intake",), show_default=True,
+              help="admin, intake, pii_reader … (repeat for several)")
+@click.option("--key", help="use this secret instead of a generated one")
+def clients_add(name: str, roles: tuple[str, ...], key: str | None) -> None:
+    """Create an API client and print its key (shown once; only its digest is stored)."""
+    import secrets
+
+    from fengqiao.clock import SystemClock, isoformat
+    from fengqiao.ids import new_id
+    from fengqiao.store import open_store
+    from gateway.auth import API_CLIENTS, digest
+
+    settings = _settings()
+    secret = key or secrets.token_urlsafe(32)
+    collection = API_CLIENTS.open(open_store(settings.resolved_store_uri, "gateway"))
+    collection.insert({"id": new_id(), "name": name, "key_digest": digest(secret), "roles": list(roles),
+                       "jurisdiction": None, "active": True, "created_at": isoformat(SystemClock().now())})
+    click.echo(secret)
+
+
 @main.group()
 def dlq() -> None:
     """The dead-letter queue: messages that failed too often or could never be handled."""

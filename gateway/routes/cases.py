@@ -39,7 +39,7 @@ class CaseListFilters(BaseModel):
     received_to: datetime | None = None
 
     def as_rpc(self) -> dict:
-        rpc = self.model_dump(exclude_none=True, exclude={"received_from", "received_to"})
+        rpc = self.model_dump(exclude_none=True, exclude={"received_from", "received_to", "cursor", "limit"})
         for name in ("received_from", "received_to"):
             moment = local_time(getattr(self, name))
             if moment:
@@ -47,12 +47,15 @@ class CaseListFilters(BaseModel):
         return rpc
 
 
+class CaseListQuery(CaseListFilters):
+    cursor: str | None = Field(None, max_length=500, description="next_cursor of the previous page")
+    limit: int = Field(50, ge=1, le=1000)
+
+
 @router.get("")
-async def list_cases(request: Request, caller: CurrentCaller, filters: Annotated[CaseListFilters, Query()],
-                     cursor: Annotated[str | None, Query(max_length=500)] = None,
-                     limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> dict:
+async def list_cases(request: Request, caller: CurrentCaller, query: Annotated[CaseListQuery, Query()]) -> dict:
     """Cases matching the filters, newest first, a page at a time (full-text search comes later)."""
-    page = await call(request.app.state, "search", "find_cases", filters.as_rpc(), cursor, limit, True)
+    page = await call(request.app.state, "search", "find_cases", query.as_rpc(), query.cursor, query.limit, True)
     page["items"] = [for_caller(view, caller) for view in page["items"]]
     return page
 

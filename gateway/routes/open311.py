@@ -128,7 +128,7 @@ def _parse_report(form) -> Report:
 
 def _request_entry(view: dict) -> dict:
     facts = view.get("facts") or {}
-    code = view.get("category") or facts.get("service_code") or "other"
+    code = facts.get("service_code") or view.get("category") or "other"  # the service it was filed under
     timeline = view.get("timeline") or []
     status = view.get("status") or "received"
     unit = (view.get("assignment") or {}).get("unit_name")

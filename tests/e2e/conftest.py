@@ -42,6 +42,7 @@ class Platform:
     data_dir: Path
     metrics_url: str
     log: Path
+    env: dict
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=15)
@@ -74,7 +75,7 @@ def start_platform(tmp: Path, amqp_uri: str) -> Platform:
         stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
     platform = Platform(process, f"http://127.0.0.1:{port}", tmp / "data",
-                        f"http://127.0.0.1:{metrics_port}/metrics", log)
+                        f"http://127.0.0.1:{metrics_port}/metrics", log, env)
 
     def ready():
         if process.poll() is not None:

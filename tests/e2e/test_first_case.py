@@ -24,7 +24,7 @@ def assigned_view(client: httpx.Client, case_id: str) -> dict:
         view = response.json()
         return view if view["status"] == "assigned" else None
 
-    return wait_until(fetch, 30, f"case {case_id} assigned")
+    return wait_until(fetch, 60, f"case {case_id} assigned")
 
 
 def test_a_hotline_case_is_registered_and_assigned(platform):
@@ -43,18 +43,21 @@ def test_a_hotline_case_is_registered_and_assigned(platform):
 
 
 def test_posting_the_same_order_twice_makes_one_case(platform):
-    order = {**HOTLINE_ORDER, "source_id": "GD-20261122-0043"}
+    order = {**HOTLINE_ORDER, "source_id": "GD-20261122-0043", "reporter": {"name": "赵先生", "phone": "13947100043"},
+             "text": "市民来电反映：小区东侧道路路灯已经坏了一个月，夜间出行不安全，请求维修。"}
     with platform.client() as client:
         first = client.post("/api/v1/cases", json=order).json()
         second = client.post("/api/v1/cases", json=order)
         assert second.status_code == 202 and second.json()["id"] == first["id"]
         assigned_view(client, first["id"])
-    cases = open_store(f"sqlite:///{platform.data_dir / 'store'}", "intake").collection("cases")
-    assert cases.count({"channel": "hotline_12345", "source_id": "GD-20261122-0043"}) == 1
+    intake = open_store(f"sqlite:///{platform.data_dir / 'store'}", "intake")
+    assert intake.collection("reports").count({"channel": "hotline_12345", "source_id": "GD-20261122-0043"}) == 1
+    assert intake.collection("cases").get(first["id"])["report_count"] == 1
 
 
 def test_a_case_from_an_unknown_region_goes_to_the_triage_desk(platform):
-    order = {**HOTLINE_ORDER, "source_id": "GD-20261122-0044", "region_code": "150199"}
+    order = {**HOTLINE_ORDER, "source_id": "GD-20261122-0044", "region_code": "150199", "address": None,
+             "reporter": None, "text": "来电人反映邻居家的狗整夜狂叫，影响休息，多次沟通无果。"}
     with platform.client() as client:
         view = assigned_view(client, client.post("/api/v1/cases", json=order).json()["id"])
     assert view["assignment"]["unit_name"] == "综治中心分流台"

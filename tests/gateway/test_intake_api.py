@@ -143,7 +143,8 @@ def test_open311_post_request_and_token(client, bus_uri):
     assert entry["service_notice"].startswith("已受理，编号 FQ-")
     [envelope] = drain(bus_uri, SINGLE_QUEUE)
     data = envelope["data"]
-    assert (data["channel"], data["address"], data["reporter"]["name"]) == ("open311", OPEN311_FORM["address_string"], "周 明")
+    assert (data["channel"], data["address"]) == ("open311", OPEN311_FORM["address_string"])
+    assert data["reporter"]["name"] == "周 明"
     assert data["facts"]["service_code"] == "environment" and "api_key" not in data["original"]
     token = client.get(f"/open311/v2/tokens/{entry['token']}.xml")
     assert f"<service_request_id>{entry['service_request_id']}</service_request_id>" in token.text
