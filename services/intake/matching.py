@@ -23,8 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from fengqiao.chinese import arabic, simplify
 from fengqiao.clock import parse_iso
-from services.intake.cleaning import arabic, simplify
 
 # Words every operator writes; they say nothing about which incident it is.
 BOILERPLATE = (

@@ -1,0 +1,55 @@
+"""Chinese text helpers shared by the services: folding to simplified, arabic numerals."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import cn2an
+import opencc
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def simplify(text: str) -> str:
+    """Traditional (and mixed) Chinese folded to simplified, for analysis only."""
+    return _t2s().convert(text) if text else text
+
+
+def arabic(text: str) -> str:
+    """Chinese numerals as digits (三万五千元 → 35000元), for extraction only."""
+    try:
+        return cn2an.transform(text, "cn2an")
+    except (ValueError, KeyError):  # cn2an refuses some odd mixes; keep the digits we have
+        return text
+
+
+# After cn2an has turned Chinese numerals into digits: 3.5万元, 35000元, 2千块, 10万.
+AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:多|余)?\s*(万|千)?\s*(?:元|块钱|块|万元)"
+                    r"|(\d+(?:\.\d+)?)\s*(?:多|余)?万(?![\d人户名个])")
+# cn2an writes 十二万 as 120000 with no unit after it: a sum when a money verb precedes it.
+BARE_SUM = re.compile(r"(?:赔|借|欠|要|付|花|骗|损失|垫付|拖欠)了?\s*(\d{4,}(?:\.\d+)?)(?![\d.])")
+# 二十多名工人, 10余户牧民, 6名投资人, 二十来个人: a number, then a classifier for people.
+HEADCOUNT = re.compile(r"(\d+)\s*(?:余|多|来)?\s*(?:名|位|户|个人|人)")
+MULTIPLIER = {"万": 10_000, "千": 1_000, None: 1}
+
+
+def amounts(text: str) -> list[float]:
+    """Sums of money in yuan: 欠薪三万五千元, 借款2.5万, 5000块."""
+    values = []
+    digits = arabic(text)
+    for m in AMOUNT.finditer(digits):
+        if m.group(1):
+            values.append(float(m.group(1)) * MULTIPLIER[m.group(2)])
+        else:
+            values.append(float(m.group(3)) * 10_000)
+    values += [float(m.group(1)) for m in BARE_SUM.finditer(digits)]
+    return [round(v, 2) for v in dict.fromkeys(values)]
+
+
+def headcount(text: str) -> int | None:
+    """The largest number of people a report mentions (二十多名工人, 10余户牧民)."""
+    counts = [int(n) for n in HEADCOUNT.findall(arabic(text))]
+    return max(counts) if counts else None
