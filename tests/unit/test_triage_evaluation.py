@@ -30,18 +30,18 @@ def run(rows):
 
 
 def report(name: str, rows, results) -> dict:
-    accuracy = sum(r.category == row["category"] for r, row in zip(results, rows)) / len(rows)
+    accuracy = sum(r.category == row["category"] for r, row in zip(results, rows, strict=True)) / len(rows)
     predicted3 = [r.risk == 3 for r in results]
     actual3 = [row["risk"] == 3 for row in rows]
-    tp = sum(p and a for p, a in zip(predicted3, actual3))
+    tp = sum(p and a for p, a in zip(predicted3, actual3, strict=True))
     recall3 = tp / sum(actual3)
     precision3 = tp / sum(predicted3) if sum(predicted3) else 0.0
     print(f"\n{name}: {len(rows)} cases, category accuracy {accuracy:.3f}, risk accuracy "
-          f"{sum(r.risk == row['risk'] for r, row in zip(results, rows)) / len(rows):.3f}, "
+          f"{sum(r.risk == row['risk'] for r, row in zip(results, rows, strict=True)) / len(rows):.3f}, "
           f"grade-3 recall {recall3:.3f} precision {precision3:.3f} ({sum(actual3)} grade-3 cases)")
     predicted = Counter(r.category for r in results)
     actual = Counter(row["category"] for row in rows)
-    hits = Counter(row["category"] for r, row in zip(results, rows) if r.category == row["category"])
+    hits = Counter(row["category"] for r, row in zip(results, rows, strict=True) if r.category == row["category"])
     for code in labels.CATEGORIES:
         p = hits[code] / predicted[code] if predicted[code] else 0.0
         r = hits[code] / actual[code] if actual[code] else 0.0
