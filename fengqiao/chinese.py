@@ -38,8 +38,12 @@ MULTIPLIER = {"万": 10_000, "千": 1_000, None: 1}
 
 def amounts(text: str) -> list[float]:
     """Sums of money in yuan: 欠薪三万五千元, 借款2.5万, 5000块."""
+    return amounts_in(arabic(text))
+
+
+def amounts_in(digits: str) -> list[float]:
+    """``amounts`` of a text whose numerals ``arabic`` has already converted."""
     values = []
-    digits = arabic(text)
     for m in AMOUNT.finditer(digits):
         if m.group(1):
             values.append(float(m.group(1)) * MULTIPLIER[m.group(2)])
@@ -51,5 +55,9 @@ def amounts(text: str) -> list[float]:
 
 def headcount(text: str) -> int | None:
     """The largest number of people a report mentions (二十多名工人, 10余户牧民)."""
-    counts = [int(n) for n in HEADCOUNT.findall(arabic(text))]
+    return headcount_in(arabic(text))
+
+
+def headcount_in(digits: str) -> int | None:
+    counts = [int(n) for n in HEADCOUNT.findall(digits)]
     return max(counts) if counts else None

@@ -116,6 +116,36 @@ def import_ledger(file: str, channel: str | None, gateway_url: str | None, api_k
         raise click.ClickException("the broker went away during the import; run the same import again")
 
 
+@main.command("triage")
+@click.option("--batch", default=1000, show_default=True, help="cases classified together")
+def triage_cases(batch: int) -> None:
+    """Triage JSON lines {"id","channel","text"} from stdin; writes {"id","category","risk","reasons"}."""
+    from services.routing.triage import Signals, triage_many
+
+    def flush(rows: list[dict]) -> None:
+        results = triage_many([(r["text"], Signals(channel=r.get("channel") or "hotline_12345")) for r in rows])
+        for row, result in zip(rows, results, strict=True):
+            click.echo(json.dumps({"id": row.get("id"), "category": result.category, "risk": result.risk,
+                                   "reasons": result.reasons}, ensure_ascii=False))
+
+    pending: list[dict] = []
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise click.ClickException(f"line {number}: not JSON ({exc})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str) or not row["text"].strip():
+            raise click.ClickException(f"line {number}: needs an object with a non-blank text")
+        pending.append(row)
+        if len(pending) >= batch:
+            flush(pending)
+            pending = []
+    if pending:
+        flush(pending)
+
+
 @main.group()
 def clients() -> None:
     """API clients of the gateway (systems calling with X-API-Key)."""

@@ -28,6 +28,20 @@ class FakeClock:
         return self._now
 
 
+class FileClock:
+    """Test clock shared between processes: the time is whatever ISO instant the file holds.
+
+    Only for end-to-end tests (``FQ_CLOCK_FILE``), so a test can move time forward in a
+    running platform without sleeping."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def now(self) -> datetime:
+        with open(self.path, encoding="utf-8") as handle:
+            return parse_iso(handle.read().strip())
+
+
 def isoformat(moment: datetime) -> str:
     """UTC, millisecond precision, 'Z' suffix: sorts as text the same way it sorts as time."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

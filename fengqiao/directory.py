@@ -25,11 +25,16 @@ class Region:
 class Unit:
     id: str
     name: str
-    kind: str  # center, mediation_committee, grid_worker, triage_desk, ...
+    kind: str  # center, mediation_committee, grid_worker, industry_committee, department, triage_desk
     level: str
     region_code: str | None
+    categories: tuple[str, ...] = ()  # the case categories it is competent for (谁主管谁负责)
+    leaders: tuple[str, ...] = ()  # who can take a case personally (包案)
 
 
+LEVEL_ORDER = ("grid", "village", "township", "county", "city")
+# Competent bodies: an industry committee mediates before a department steps in.
+COMPETENT_KINDS = {"industry_committee": 0, "department": 1}
 # Units that own a region's cases, in order of preference when a region has several.
 LOCAL_KINDS = {"center": 0, "mediation_committee": 1, "grid_worker": 2}
 
@@ -58,7 +63,8 @@ class Directory:
         raw = json.loads(Path(path).read_text(encoding="utf-8"))
         try:
             regions = [Region(**r) for r in raw["regions"]]
-            units = [Unit(**u) for u in raw["units"]]
+            units = [Unit(**{**u, "categories": tuple(u.get("categories", ())),
+                             "leaders": tuple(u.get("leaders", ()))}) for u in raw["units"]]
             return cls(regions, units, raw["triage_desk"])
         except (KeyError, TypeError) as exc:
             raise DirectoryError(f"{path}: {exc}") from exc
@@ -74,6 +80,37 @@ class Directory:
             chain.append(region)
             region = self.regions.get(region.parent) if region.parent else None
         return chain
+
+    def center_at(self, code: str, level: str) -> Unit | None:
+        """The comprehensive center of the region's ancestor at ``level`` (or the nearest above)."""
+        lineage = self.lineage(code)
+        wanted = LEVEL_ORDER.index(level)
+        for region in lineage:
+            if LEVEL_ORDER.index(region.level) < wanted:
+                continue
+            center = self._local.get(region.code)
+            if center and center.kind == "center":
+                return center
+        return None
+
+    def competent(self, category: str, code: str) -> list[Unit]:
+        """Units competent for a category, nearest to the region first; committees before departments."""
+        for region in self.lineage(code):
+            found = [u for u in self.units.values() if u.region_code == region.code and category in u.categories]
+            if found:
+                return sorted(found, key=lambda u: (COMPETENT_KINDS.get(u.kind, 9), u.id))
+        return []
+
+    def center_above(self, unit: Unit) -> Unit | None:
+        """The center one level above a unit (督办, 提级): where escalations go."""
+        if unit.region_code is None:
+            return None
+        above = LEVEL_ORDER.index(unit.level) + 1
+        for region in self.lineage(unit.region_code):
+            center = self._local.get(region.code)
+            if center and center.kind == "center" and LEVEL_ORDER.index(center.level) >= above:
+                return center
+        return None
 
     def local_unit(self, code: str) -> Unit | None:
         """The unit that owns a region (属地管理): its own, or the nearest ancestor's."""

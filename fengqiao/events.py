@@ -123,8 +123,24 @@ class CaseUnmerged(_Data):
     unmerged_at: str
 
 
+class CaseTriaged(_Data):
+    """Routing read the case: its category and risk grade, and why."""
+
+    triage_no: int = Field(ge=1)
+    category: str
+    risk: int = Field(ge=1, le=3)
+    reasons: list[str]
+    confidence: float
+    report_count: int = 1
+
+
+class UnitRef(_Data):
+    unit_id: str
+    unit_name: str
+
+
 class CaseAssigned(_Data):
-    """Routing gave the case to a unit."""
+    """Routing gave the case to a unit (the first time, after a return, by hand, or one level up)."""
 
     assignment_no: int = Field(ge=1)
     level: Level
@@ -134,6 +150,55 @@ class CaseAssigned(_Data):
     category: str
     risk: int = Field(ge=1, le=3)
     reason: str
+    lead: str | None = None  # the named leader who takes the case (包案), for grade 3
+    support: list[UnitRef] = []
+    disposition: Literal["handle", "legal_transfer", "manual_dispatch"] = "handle"
+    kind: Literal["auto", "return", "manual", "escalation", "regrade"] = "auto"
+    by: str = "routing"
+
+
+class CaseReturned(_Data):
+    """A unit sent the case back (退单)."""
+
+    unit_id: str
+    unit_name: str
+    reason: str
+    by: str
+    returns: int = Field(ge=1)
+
+
+class CaseEscalated(_Data):
+    """The case moved one level up: a problem case (提级督办) or an overdue one (督办)."""
+
+    from_unit: UnitRef
+    from_level: Level
+    to_unit: UnitRef
+    to_level: Level
+    reason: str
+    kind: Literal["problem_case", "overdue"]
+
+
+class DeadlineWarning(_Data):
+    deadline: str
+    due_at: str
+    hours_left: int
+    unit_id: str
+    unit_name: str
+
+
+class CaseOverdue(_Data):
+    deadline: str
+    due_at: str
+    unit_id: str
+    unit_name: str
+
+
+class ProgressReported(_Data):
+    """The handling unit reported progress (the first response, then weekly updates)."""
+
+    note: str
+    by: str
+    reported_at: str
 
 
 @dataclass(frozen=True)
@@ -152,7 +217,13 @@ CATALOG: dict[str, EventSpec] = {
         EventSpec("case_received", "intake", 1, CaseReceived),
         EventSpec("case_merged", "intake", 1, CaseMerged),
         EventSpec("case_unmerged", "intake", 1, CaseUnmerged),
+        EventSpec("case_triaged", "routing", 1, CaseTriaged),
         EventSpec("case_assigned", "routing", 1, CaseAssigned),
+        EventSpec("case_returned", "routing", 1, CaseReturned),
+        EventSpec("case_escalated", "routing", 1, CaseEscalated),
+        EventSpec("deadline_warning", "routing", 1, DeadlineWarning),
+        EventSpec("case_overdue", "routing", 1, CaseOverdue),
+        EventSpec("progress_reported", "routing", 1, ProgressReported),
     )
 }
 

@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DIRECTORY = Path(__file__).parent / "data" / "directory.json"
+DEFAULT_DEADLINES = Path(__file__).parent / "data" / "deadlines.yaml"
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
     rpc_timeout_seconds: float = Field(10.0, description="gateway → service RPC timeout")
     publish_timeout_seconds: float = Field(5.0, description="wait for the broker's confirm")
     delivery_limit: int = Field(5, description="deliveries before a failing message is dead-lettered")
+    deadline_policy_file: Path = Field(DEFAULT_DEADLINES, description="deadline policy (YAML)")
+    deadline_scan_seconds: float = Field(30.0, description="how often routing looks for due deadlines")
+    clock_file: Path | None = Field(None, description="tests only: read the current time from this file")
 
     @cached_property
     def resolved_store_uri(self) -> str:
@@ -54,7 +58,15 @@ class Settings(BaseSettings):
             "FQ_STORE_URI": self.resolved_store_uri,
             "FQ_DIRECTORY_FILE": str(self.directory_file),
             "FQ_DELIVERY_LIMIT": self.delivery_limit,
+            "FQ_DEADLINE_POLICY_FILE": str(self.deadline_policy_file),
+            "FQ_DEADLINE_SCAN_SECONDS": self.deadline_scan_seconds,
+            **({"FQ_CLOCK_FILE": str(self.clock_file)} if self.clock_file else {}),
         }
+
+    def clock(self):
+        from fengqiao.clock import FileClock, SystemClock
+
+        return FileClock(self.clock_file) if self.clock_file else SystemClock()
 
 
 def load_settings(**overrides) -> Settings:

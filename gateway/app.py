@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 
-from fengqiao.clock import Clock, SystemClock
+from fengqiao.clock import Clock
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
 from gateway import auth, problems, submissions
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.clock = clock or SystemClock()
+    app.state.clock = clock or settings.clock()
     app.state.metrics = GatewayMetrics()
     problems.install(app)
     app.include_router(cases.router)

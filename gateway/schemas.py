@@ -93,11 +93,22 @@ class UnmergeRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="拆分原因")
 
 
+class UnitOut(BaseModel):
+    unit_id: str
+    unit_name: str
+
+
 class AssignmentOut(BaseModel):
     level: Level
     region_code: str | None
     unit_id: str
     unit_name: str
+    assignment_no: int | None = None
+    lead: str | None = Field(None, description="the named leader who took the case (包案)")
+    support: list[UnitOut] = []
+    disposition: str | None = Field(None, description="handle, legal_transfer or manual_dispatch")
+    kind: str | None = Field(None, description="auto, return, manual, escalation or regrade")
+    by: str | None = None
 
 
 class TimelineEntry(BaseModel):
@@ -119,3 +130,22 @@ class CaseView(BaseModel):
     risk: int | None = None
     assignment: AssignmentOut | None = None
     timeline: list[TimelineEntry] = []
+
+
+class ReturnRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="退单理由")
+
+
+class ReassignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit_id: str = Field(min_length=1, max_length=100, description="the directory's unit id")
+    reason: str = Field(min_length=1, max_length=500, description="改派理由")
+
+
+class ProgressRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str = Field(min_length=1, max_length=5000, description="办理进展")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 
-from fengqiao.clock import SystemClock
+from fengqiao.clock import FileClock, SystemClock
 from fengqiao.directory import Directory
 from fengqiao.events import Event
 from fengqiao.settings import DEFAULT_DIRECTORY
@@ -16,6 +16,7 @@ from fengqiao.store import CollectionSpec, DocumentStore, open_store
 
 STORE_URI_KEY = "FQ_STORE_URI"
 CLOCK_KEY = "FQ_CLOCK"
+CLOCK_FILE_KEY = "FQ_CLOCK_FILE"
 DIRECTORY_KEY = "FQ_DIRECTORY_FILE"
 
 
@@ -48,7 +49,9 @@ class Store(DependencyProvider):
 
 class Clock(DependencyProvider):
     def setup(self):
-        self.clock = self.container.config.get(CLOCK_KEY) or SystemClock()
+        config = self.container.config
+        self.clock = config.get(CLOCK_KEY) or (FileClock(config[CLOCK_FILE_KEY]) if config.get(CLOCK_FILE_KEY)
+                                               else SystemClock())
 
     def get_dependency(self, worker_ctx):
         return self.clock

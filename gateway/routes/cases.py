@@ -17,7 +17,15 @@ from gateway import submissions
 from gateway.auth import CurrentCaller
 from gateway.bridge import BusUnavailable
 from gateway.problems import Problem
-from gateway.schemas import Accepted, CaseSubmission, CaseView, UnmergeRequest
+from gateway.schemas import (
+    Accepted,
+    CaseSubmission,
+    CaseView,
+    ProgressRequest,
+    ReassignRequest,
+    ReturnRequest,
+    UnmergeRequest,
+)
 from services.intake.channels.base import local_time
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -127,3 +135,27 @@ async def unmerge(case_id: str, body: UnmergeRequest, request: Request, caller: 
     """Split a report that was merged into this case back out as its own case."""
     return await call(request.app.state, "intake", "unmerge", case_id, body.report_id, caller.client_id, body.reason,
                       refusals={"UnmergeRefused": 409, "CaseNotFound": 404})
+
+
+ROUTING_REFUSALS = {"RoutingRefused": 409, "CaseNotRouted": 404}
+
+
+@router.post("/{case_id}/return", responses={404: {"description": "no such case"}, 409: {"description": "refused"}})
+async def return_case(case_id: str, body: ReturnRequest, request: Request, caller: CurrentCaller) -> dict:
+    """The assigned unit sends the case back (退单); routing reassigns it or escalates a problem case."""
+    return await call(request.app.state, "routing", "return_case", case_id, body.reason, caller.client_id,
+                      refusals=ROUTING_REFUSALS)
+
+
+@router.post("/{case_id}/assign", responses={404: {"description": "no such case"}, 409: {"description": "refused"}})
+async def reassign(case_id: str, body: ReassignRequest, request: Request, caller: CurrentCaller) -> dict:
+    """A dispatcher gives the case to another unit by hand; the timeline records who and why."""
+    return await call(request.app.state, "routing", "reassign", case_id, body.unit_id, body.reason,
+                      caller.client_id, refusals=ROUTING_REFUSALS)
+
+
+@router.post("/{case_id}/progress", responses={404: {"description": "no such case"}})
+async def report_progress(case_id: str, body: ProgressRequest, request: Request, caller: CurrentCaller) -> dict:
+    """The handling unit reports progress: the first response, then the weekly updates."""
+    return await call(request.app.state, "routing", "report_progress", case_id, body.note, caller.client_id,
+                      refusals=ROUTING_REFUSALS)

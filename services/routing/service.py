@@ -1,25 +1,81 @@
-"""Routing: assigns every received case to a unit. Entrypoints only."""
+"""Routing: triages every case, assigns it, keeps its deadlines. Entrypoints only."""
 from __future__ import annotations
+
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+from nameko.timer import Timer
 
 from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store
 from fengqiao.bus.entrypoints import handle_event
 from fengqiao.events import parse_event
 from fengqiao.metrics import CASES_ASSIGNED
-from services.routing import assignment
+from services.routing import assignment, deadlines
+
+EXPECTED = (assignment.RoutingRefused, assignment.CaseNotRouted)
+
+
+class DeadlinePolicy(DependencyProvider):
+    def setup(self):
+        path = self.container.config.get("FQ_DEADLINE_POLICY_FILE") or deadlines.DEFAULT_POLICY
+        self.policy = deadlines.Policy.load(path)
+
+    def get_dependency(self, worker_ctx):
+        return self.policy
+
+
+class DeadlineTimer(Timer):
+    """nameko's timer with its interval from the config (tests run it every fraction of a second)."""
+
+    def setup(self):
+        self.interval = float(self.container.config.get("FQ_DEADLINE_SCAN_SECONDS", self.interval))
+        super().setup()
 
 
 class RoutingService:
     name = "routing"
 
-    store = Store(assignment.ASSIGNMENTS)
+    store = Store(assignment.ROUTINGS, deadlines.DEADLINES)
     directory = DirectoryFile()
+    policy = DeadlinePolicy()
     clock = Clock()
     emit = Emitter()
 
     @handle_event("intake", "case_received")
-    def assign_received_case(self, message):
-        case = parse_event(message, "case_received")
-        result = assignment.assign(self.store.assignments, self.directory, case, self.clock.now())
-        self.emit(result.event)
-        if result.created:
-            CASES_ASSIGNED.labels(result.event.data.level).inc()
+    def route_received_case(self, message):
+        self._emit(assignment.receive(self._routing(), parse_event(message, "case_received"), self.clock.now()))
+
+    @handle_event("intake", "case_merged")
+    def regrade_merged_case(self, message):
+        merged = parse_event(message, "case_merged")
+        self._emit(assignment.regrade_after_merge(self._routing(), merged.case_id, merged.data.report_count,
+                                                  self.clock.now()))
+
+    @DeadlineTimer.decorator(interval=30)
+    def check_deadlines(self):
+        self._emit(assignment.check_deadlines(self._routing(), self.clock.now()))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def return_case(self, case_id: str, reason: str, by: str) -> dict:
+        return self._answer(assignment.return_case(self._routing(), case_id, reason, by, self.clock.now()))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def reassign(self, case_id: str, unit_id: str, reason: str, by: str) -> dict:
+        return self._answer(assignment.reassign_by_hand(self._routing(), case_id, unit_id, reason, by,
+                                                        self.clock.now()))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def report_progress(self, case_id: str, note: str, by: str) -> dict:
+        return self._answer(assignment.report_progress(self._routing(), case_id, note, by, self.clock.now()))
+
+    def _routing(self) -> assignment.Routing:
+        return assignment.Routing(self.store.routings, self.store.deadlines, self.directory, self.policy)
+
+    def _emit(self, events) -> None:
+        for event in events:
+            self.emit(event)
+            if event.type == "case_assigned":
+                CASES_ASSIGNED.labels(event.data.level).inc()
+
+    def _answer(self, events) -> dict:
+        self._emit(events)
+        return {"events": [{"type": e.type, **e.data.model_dump(mode="json")} for e in events]}

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from fengqiao import labels
-from fengqiao.chinese import amounts, arabic, headcount, simplify
+from fengqiao.chinese import amounts_in, arabic, headcount_in, simplify
 
 TRAINING_DATA = Path(__file__).parents[2] / "fengqiao" / "data" / "triage_train.jsonl"
 CATEGORIES = tuple(labels.CATEGORIES)
@@ -120,7 +120,7 @@ def _tokenizer():
 
 
 def _features(text: str) -> str:
-    words = [w for w in _tokenizer().lcut(text) if w.strip()]
+    words = [w for w in _tokenizer().lcut(text, HMM=False) if w.strip()]  # dictionary words: faster, as good here
     chars = re.sub(r"\W", "", text)
     bigrams = [chars[i:i + 2] for i in range(len(chars) - 1)]
     return " ".join(words + ["b_" + b for b in bigrams])
@@ -170,8 +170,8 @@ def grade(text: str, signals: Signals = Signals()) -> tuple[int, list[str]]:
     """Risk grade and its reasons."""
     text = _blank_harmless(arabic(normalize(text)))
     reasons3 = [f"{label}：『{m.group(0)}』" for label, pattern in DANGER if (m := pattern.search(text))]
-    people = max(signals.headcount or 0, headcount(text) or 0)
-    largest = max([signals.max_amount or 0, *amounts(text)])
+    people = max(signals.headcount or 0, headcount_in(text) or 0)
+    largest = max([signals.max_amount or 0, *amounts_in(text)])
     many = people >= 10 or bool(MANY_PEOPLE.search(text))
     collective = COLLECTIVE.search(text)
     if many and collective:

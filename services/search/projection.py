@@ -25,8 +25,13 @@ CASE_VIEWS = CollectionSpec(
 INTERNAL_FIELDS = ("applied_events", "status_at", "version")
 MAX_CONFLICT_RETRIES = 20
 # Lifecycle order: breaks ties between events stamped with the same time.
-STAGE = {"merged": 0, "received": 1, "assigned": 2}
-EVENT_ORDER = {"case_received": 0, "case_merged": 1, "case_unmerged": 1, "case_assigned": 2}
+STAGE = {"merged": 0, "received": 1, "assigned": 2, "transferred": 2}
+EVENT_ORDER = {"case_received": 0, "case_merged": 1, "case_unmerged": 1, "case_triaged": 2, "deadline_warning": 3,
+               "case_overdue": 3, "case_returned": 3, "case_escalated": 4, "case_assigned": 5,
+               "progress_reported": 6}
+DEADLINES = {"first_response": "首次答复", "progress_update": "进展更新", "resolution": "办结"}
+KIND_TITLES = {"auto": "分派", "return": "退单改派", "manual": "人工改派", "escalation": "提级交办",
+               "regrade": "升级改派"}
 
 
 @dataclass(frozen=True)
@@ -64,15 +69,61 @@ def _received(view: dict, event: Event) -> Change:
     return Change("received", "受理登记", f"经{labels.CHANNELS[data.channel]}受理登记，编号 {data.number}")
 
 
+def _triaged(view: dict, event: Event) -> Change:
+    data = event.data
+    if (view.get("triage") or {}).get("triage_no", 0) <= data.triage_no:
+        view["triage"] = data.model_dump(mode="json", include={"triage_no", "reasons", "confidence"})
+        view["category"], view["risk"] = data.category, data.risk
+    return Change(None, "研判", f"{labels.CATEGORIES[data.category]}，{data.risk}级风险：{'；'.join(data.reasons)}")
+
+
 def _assigned(view: dict, event: Event) -> Change:
     data = event.data
     if (view.get("assignment") or {}).get("assignment_no", 0) <= data.assignment_no:
-        view["assignment"] = data.model_dump(
-            mode="json", include={"assignment_no", "level", "region_code", "unit_id", "unit_name"}
-        )
-        view["category"] = data.category
-        view["risk"] = data.risk
-    return Change("assigned", "分派", f"分派至{data.unit_name}（{labels.LEVELS[data.level]}）：{data.reason}")
+        view["assignment"] = data.model_dump(mode="json", include={
+            "assignment_no", "level", "region_code", "unit_id", "unit_name", "lead", "support", "disposition",
+            "kind", "by"})
+        view["overdue"] = False
+        if not view.get("triage"):
+            view["category"], view["risk"] = data.category, data.risk
+    lead = f"，包案领导：{data.lead}" if data.lead else ""
+    who = "" if data.by == "routing" else f"（{data.by}）"
+    status = "transferred" if data.disposition == "legal_transfer" else "assigned"
+    title = "依法导入法律程序" if status == "transferred" else KIND_TITLES[data.kind]
+    return Change(status, title, f"{data.unit_name}（{labels.LEVELS[data.level]}）：{data.reason}{lead}{who}")
+
+
+def _returned(view: dict, event: Event) -> Change:
+    data = event.data
+    view["returns"] = max(view.get("returns", 0), data.returns)
+    return Change(None, "退单", f"{data.unit_name}退单（第{data.returns}次）：{data.reason}")
+
+
+def _escalated(view: dict, event: Event) -> Change:
+    data = event.data
+    view["escalated"] = True
+    if data.kind == "problem_case":
+        view["problem_case"] = True
+    return Change(None, "提级督办", f"由{data.from_unit.unit_name}提级至{data.to_unit.unit_name}：{data.reason}")
+
+
+def _warned(view: dict, event: Event) -> Change:
+    data = event.data
+    return Change(None, "临期预警", f"{DEADLINES[data.deadline]}期限{data.due_at}，剩余{data.hours_left}小时"
+                                   f"（{data.unit_name}）")
+
+
+def _overdue(view: dict, event: Event) -> Change:
+    data = event.data
+    if view.get("assignment", {}) and view["assignment"].get("unit_id") == data.unit_id:
+        view["overdue"] = True
+    return Change(None, "逾期", f"{data.unit_name}{DEADLINES[data.deadline]}逾期（期限{data.due_at}）")
+
+
+def _progress(view: dict, event: Event) -> Change:
+    data = event.data
+    view["last_progress_at"] = max(view.get("last_progress_at") or "", data.reported_at)
+    return Change(None, "办理进展", f"{data.note}（{data.by}）")
 
 
 def _explain(data) -> str:
@@ -104,7 +155,13 @@ def _unmerged(view: dict, event: Event) -> Change:
 Target = tuple[Callable[[Event], str], Callable[[dict, Event], Change]]
 PROJECTIONS: dict[str, list[Target]] = {
     "case_received": [(lambda e: e.case_id, _received)],
+    "case_triaged": [(lambda e: e.case_id, _triaged)],
     "case_assigned": [(lambda e: e.case_id, _assigned)],
+    "case_returned": [(lambda e: e.case_id, _returned)],
+    "case_escalated": [(lambda e: e.case_id, _escalated)],
+    "deadline_warning": [(lambda e: e.case_id, _warned)],
+    "case_overdue": [(lambda e: e.case_id, _overdue)],
+    "progress_reported": [(lambda e: e.case_id, _progress)],
     "case_merged": [(lambda e: e.case_id, _merged), (lambda e: e.data.report.report_id, _merged_report)],
     "case_unmerged": [(lambda e: e.case_id, _unmerged)],
 }

@@ -16,19 +16,43 @@ class SearchService:
 
     @handle_event("intake", "case_received")
     def project_case_received(self, message):
-        projection.apply(self.store.case_views, parse_event(message, "case_received"))
+        self._project(message, "case_received")
 
     @handle_event("intake", "case_merged")
     def project_case_merged(self, message):
-        projection.apply(self.store.case_views, parse_event(message, "case_merged"))
+        self._project(message, "case_merged")
 
     @handle_event("intake", "case_unmerged")
     def project_case_unmerged(self, message):
-        projection.apply(self.store.case_views, parse_event(message, "case_unmerged"))
+        self._project(message, "case_unmerged")
+
+    @handle_event("routing", "case_triaged")
+    def project_case_triaged(self, message):
+        self._project(message, "case_triaged")
 
     @handle_event("routing", "case_assigned")
     def project_case_assigned(self, message):
-        projection.apply(self.store.case_views, parse_event(message, "case_assigned"))
+        self._project(message, "case_assigned")
+
+    @handle_event("routing", "case_returned")
+    def project_case_returned(self, message):
+        self._project(message, "case_returned")
+
+    @handle_event("routing", "case_escalated")
+    def project_case_escalated(self, message):
+        self._project(message, "case_escalated")
+
+    @handle_event("routing", "deadline_warning")
+    def project_deadline_warning(self, message):
+        self._project(message, "deadline_warning")
+
+    @handle_event("routing", "case_overdue")
+    def project_case_overdue(self, message):
+        self._project(message, "case_overdue")
+
+    @handle_event("routing", "progress_reported")
+    def project_progress_reported(self, message):
+        self._project(message, "progress_reported")
 
     @rpc
     def get_case(self, case_id: str) -> dict | None:
@@ -42,3 +66,6 @@ class SearchService:
         total = queries.count_cases(self.store.case_views, wanted) if with_total else None
         return {"items": [projection.public_view(v) for v in page.items], "next_cursor": page.next_cursor,
                 "total": total}
+
+    def _project(self, message, event_type: str) -> None:
+        projection.apply(self.store.case_views, parse_event(message, event_type))

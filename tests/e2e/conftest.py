@@ -58,7 +58,7 @@ def vhost_uri(request, rabbit_manager):
     rabbit_manager.delete_vhost(vhost)
 
 
-def start_platform(tmp: Path, amqp_uri: str) -> Platform:
+def start_platform(tmp: Path, amqp_uri: str, **extra_env: str) -> Platform:
     port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -68,6 +68,7 @@ def start_platform(tmp: Path, amqp_uri: str) -> Platform:
         "FQ_METRICS_PORT": str(metrics_port),
         "FQ_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY,
         "FQ_LOG_LEVEL": "INFO",
+        **extra_env,
     }
     log = tmp / "platform.log"
     process = subprocess.Popen(

@@ -35,10 +35,10 @@ def test_a_hotline_case_is_registered_and_assigned(platform):
         assert body["status"] == "received" and body["number"].startswith("FQ-")
         view = assigned_view(client, body["id"])
     assert view["number"] == body["number"]
-    assert view["category"] == "other" and view["risk"] == 1
-    assert view["assignment"] == {"level": "county", "region_code": "150102",
-                                  "unit_id": "center-150102", "unit_name": "新城区综治中心"}
-    assert [e["title"] for e in view["timeline"]] == ["受理登记", "分派"]
+    assert view["category"] == "neighbor" and view["risk"] == 1
+    assert {k: view["assignment"][k] for k in ("level", "region_code", "unit_id", "unit_name")} == {
+        "level": "county", "region_code": "150102", "unit_id": "center-150102", "unit_name": "新城区综治中心"}
+    assert [e["title"] for e in view["timeline"]] == ["受理登记", "研判", "分派"]
     assert view["text"] == HOTLINE_ORDER["text"]
 
 

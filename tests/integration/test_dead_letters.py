@@ -92,8 +92,8 @@ def test_the_cli_sets_up_the_bus_and_reads_the_dlq(config, monkeypatch, rabbit_m
     monkeypatch.setenv("FQ_DELIVERY_LIMIT", str(DELIVERY_LIMIT))
     setup = runner.invoke(main, ["bus", "setup"])
     assert setup.exit_code == 0, setup.output
-    assert "evt-intake-case_received--routing.assign_received_case" in setup.output
-    queue = rabbit_manager.get_queue(config["vhost"], "evt-intake-case_received--routing.assign_received_case")
+    assert "evt-intake-case_received--routing.route_received_case" in setup.output
+    queue = rabbit_manager.get_queue(config["vhost"], "evt-intake-case_received--routing.route_received_case")
     assert queue["type"] == "quorum" and queue["arguments"]["x-delivery-limit"] == DELIVERY_LIMIT
     assert queue["arguments"]["x-dead-letter-exchange"] == "fengqiao.dlx"
 

@@ -35,15 +35,17 @@ def test_a_report_becomes_an_assigned_case_view(runner_factory, config):
     runner = runner_factory(config, IntakeService, RoutingService, SearchService)
     runner.start()
     search = next(c for c in runner.containers if c.service_name == "search")
-    report = report_submitted(config["FQ_CLOCK"].now(), region_code="150525100")
+    report = report_submitted(config["FQ_CLOCK"].now(), region_code=None, address="奈曼旗大沁他拉镇西湖村",
+                              text="来电人反映邻居家的树挡住了院子里的阳光，树根把院墙拱裂了。")
     with entrypoint_waiter(search, "project_case_assigned", timeout=20):
         publish(config, report)
     with ClusterRpcProxy(config, timeout=10) as rpc:
         view = rpc.search.get_case(report.case_id)
     assert view["status"] == "assigned"
-    assert view["assignment"] == {"assignment_no": 1, "level": "township", "region_code": "150525100",
-                                  "unit_id": "center-150525100", "unit_name": "大沁他拉镇综治中心"}
-    assert [e["type"] for e in view["timeline"]] == ["case_received", "case_assigned"]
+    assert {k: view["assignment"][k] for k in ("level", "unit_id", "unit_name")} == {
+        "level": "village", "unit_id": "committee-150525100202", "unit_name": "西湖村人民调解委员会"}
+    assert view["category"] == "neighbor" and view["risk"] == 1
+    assert [e["type"] for e in view["timeline"]] == ["case_received", "case_triaged", "case_assigned"]
 
 
 def test_events_wait_in_their_queue_until_the_consumer_starts(container_factory, config):
@@ -51,10 +53,10 @@ def test_events_wait_in_their_queue_until_the_consumer_starts(container_factory,
     received = case_received(config["FQ_CLOCK"].now(), region_code=None)
     publish(config, received)
     routing = container_factory(RoutingService, config)
-    with entrypoint_waiter(routing, "assign_received_case", timeout=20):
+    with entrypoint_waiter(routing, "route_received_case", timeout=20):
         routing.start()
-    assignments = service_store(config, "routing").collection("assignments")
-    assert assignments.get(received.case_id)["unit_id"] == "triage-desk"
+    routings = service_store(config, "routing").collection("routings")
+    assert routings.get(received.case_id)["assignment"]["unit_id"] == "triage-desk"
 
 
 def test_the_same_report_twice_makes_one_case(container_factory, config):

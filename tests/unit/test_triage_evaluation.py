@@ -90,3 +90,21 @@ def test_case_signals_raise_the_grade():
     assert grade("讨要工资", Signals(headcount=6))[0] == 2
     assert grade("草场纠纷", Signals(previous_petitions=2))[0] == 2
     assert grade("草场纠纷", Signals(higher_level_threat=True))[0] == 2
+
+
+def test_the_cli_triages_json_lines():
+    import subprocess
+    import sys
+
+    stdin = "\n".join(json.dumps(r, ensure_ascii=False) for r in [
+        {"id": "a", "channel": "hotline_12345", "text": "老板拖欠工资三个月，他说不想活了。"},
+        {"id": "b", "channel": "grid", "text": "小区东门烧烤店油烟扰民。"},
+    ])
+    done = subprocess.run([sys.executable, "-m", "fengqiao.cli", "triage"], input=stdin, capture_output=True,
+                          text=True, check=True)
+    out = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(o["id"], o["category"], o["risk"]) for o in out] == [("a", "labor_wage", 3), ("b", "environment", 1)]
+    assert any("自伤自杀" in r for r in out[0]["reasons"])
+    bad = subprocess.run([sys.executable, "-m", "fengqiao.cli", "triage"], input='{"id": 1}\n', capture_output=True,
+                         text=True)
+    assert bad.returncode == 1 and "line 1: needs an object with a non-blank text" in bad.stderr
