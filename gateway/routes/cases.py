@@ -26,6 +26,7 @@ from gateway.schemas import (
     ReturnRequest,
     UnmergeRequest,
 )
+from services.intake.channels import Report
 from services.intake.channels.base import local_time
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -80,17 +81,21 @@ def unavailable(exc: BusUnavailable) -> Problem:
 })
 async def submit_case(submission: CaseSubmission, request: Request, response: Response,
                       caller: CurrentCaller) -> Accepted:
+    return await accept_one(request, response, caller, submission.to_report())
+
+
+async def accept_one(request: Request, response: Response, caller, report: Report) -> Accepted:
+    """Accept one report for any submission route: 202 with the case's id, number and Location."""
     state = request.app.state
     try:
-        receipt = await submissions.accept(
-            state.receipts, state.store, state.publisher, caller, submission.to_report(), state.clock.now()
-        )
+        receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller, report,
+                                           state.clock.now())
     except BusUnavailable as exc:
         raise unavailable(exc) from exc
     response.headers["Location"] = f"/api/v1/cases/{receipt.case_id}"
     if receipt.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    state.metrics.submissions.labels(submission.channel, "replayed" if receipt.replayed else "accepted").inc()
+    state.metrics.submissions.labels(report.channel, "replayed" if receipt.replayed else "accepted").inc()
     return Accepted(id=receipt.case_id, number=receipt.number)
 
 

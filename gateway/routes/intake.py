@@ -11,7 +11,7 @@ from gateway import submissions
 from gateway.auth import CurrentCaller
 from gateway.bridge import BusUnavailable
 from gateway.problems import Problem, field_path
-from gateway.routes.cases import RETRY_AFTER_SECONDS, unavailable
+from gateway.routes.cases import RETRY_AFTER_SECONDS, accept_one
 from gateway.schemas import Accepted, BatchBody, BatchItem, BatchResult, ItemError
 from services.intake.channels import ADAPTERS, ChannelPayload
 
@@ -25,17 +25,7 @@ def _errors(exc: ValidationError) -> list[ItemError]:
 
 def _single_route(adapter: type[ChannelPayload]):
     async def submit(payload: adapter, request: Request, response: Response, caller: CurrentCaller) -> Accepted:
-        state = request.app.state
-        try:
-            receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller,
-                                               payload.to_report(), state.clock.now())
-        except BusUnavailable as exc:
-            raise unavailable(exc) from exc
-        response.headers["Location"] = f"/api/v1/cases/{receipt.case_id}"
-        if receipt.replayed:
-            response.headers["Idempotent-Replayed"] = "true"
-        state.metrics.submissions.labels(adapter.channel, "replayed" if receipt.replayed else "accepted").inc()
-        return Accepted(id=receipt.case_id, number=receipt.number)
+        return await accept_one(request, response, caller, payload.to_report())
 
     submit.__name__ = f"submit_{adapter.channel}"
     return submit
