@@ -105,7 +105,7 @@ def import_ledger(file: str, channel: str | None, gateway_url: str | None, api_k
                 time.sleep(0.5)  # polling the job's progress for the bar
                 previous = job["done"]
                 job = http.get(f"/api/v1/imports/{job['id']}").json()
-                bar.update(job["done"] - previous)
+                bar.update(max(0, job["done"] - previous))
     click.echo(f"rows {job['rows']}: created {job['created']}, merged {job['merged']}, "
                f"already imported {job['replayed']}, rejected {job['rejected']}, empty {job['empty_rows']}")
     for error in job["errors"][:20]:

@@ -35,12 +35,17 @@ EXPORT_COLUMNS = [("受理编号", "number"), ("渠道", "channel"), ("反映内
                   ("承办层级", "assignment.level"), ("受理时间", "received_at"), ("反映次数", "report_count")]
 
 
-def _job_view(job: dict, progress: dict) -> dict:
+def _job_view(job: dict, progress: dict | None) -> dict:
+    """The job as the gateway recorded it, with intake's count of rows registered so far. While
+    intake is too busy to answer (a big import keeps its workers occupied) the counts it owns are
+    null and ``progress_known`` is false; the job is never reported done without them."""
+    known = progress is not None
+    progress = progress or {"created": 0, "merged": 0}
     done = job["rejected"] + job["replayed"] + progress["created"] + progress["merged"]
-    complete = job["state"] == "queued" and done >= job["rows"]
+    complete = known and job["state"] == "queued" and done >= job["rows"]
     return {k: v for k, v in job.items() if k != "version"} | {
-        "created": progress["created"], "merged": progress["merged"], "done": done,
-        "state": "done" if complete else job["state"],
+        "created": progress["created"] if known else None, "merged": progress["merged"] if known else None,
+        "done": done, "progress_known": known, "state": "done" if complete else job["state"],
     }
 
 
@@ -106,7 +111,12 @@ async def import_status(job_id: str, request: Request, caller: CurrentCaller) ->
     job = await request.app.state.imports.get(job_id)
     if job is None:
         raise Problem(404, "not-found", "导入任务不存在", f"no import job {job_id}")
-    progress = await call(request.app.state, "intake", "job_progress", job_id)
+    try:
+        progress = await call(request.app.state, "intake", "job_progress", job_id)
+    except Problem as exc:
+        if exc.status != 503:
+            raise
+        progress = None
     return _job_view(job, progress)
 
 

@@ -20,6 +20,8 @@ HOTLINE_ORDER = {
 def assigned_view(client: httpx.Client, case_id: str) -> dict:
     def fetch():
         response = client.get(f"/api/v1/cases/{case_id}")
+        if response.status_code == 503:  # a busy service: retry, as Retry-After says
+            return None
         assert response.status_code == 200, response.text
         view = response.json()
         return view if view["status"] == "assigned" else None

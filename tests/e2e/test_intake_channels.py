@@ -31,6 +31,8 @@ def example(channel: str) -> dict:
 def view_when(client: httpx.Client, case_id: str, ready, what: str) -> dict:
     def fetch():
         response = client.get(f"/api/v1/cases/{case_id}")
+        if response.status_code == 503:  # a busy service: retry, as Retry-After says
+            return None
         assert response.status_code == 200, response.text
         view = response.json()
         return view if ready(view) else None

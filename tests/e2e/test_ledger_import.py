@@ -23,7 +23,9 @@ def ledger_platform(tmp_path_factory, vhost_uri):
 
 def finished(client, job_id: str, timeout: float = 600) -> dict:
     def poll():
-        job = client.get(f"/api/v1/imports/{job_id}").json()
+        response = client.get(f"/api/v1/imports/{job_id}")
+        assert response.status_code == 200, response.text
+        job = response.json()
         return job if job["state"] in ("done", "incomplete") else None
 
     return wait_until(poll, timeout, f"import {job_id} finished")
@@ -49,8 +51,11 @@ def test_a_mixed_ledger_of_ten_thousand_rows_imports_with_exact_counts(ledger_pl
 
         qionglai = sum(1 for i in range(expected.created) if i % 15 == 14)  # the 邛崃市 incidents
         # intake is done; the read model catches up a moment later
-        wait_until(lambda: client.get("/api/v1/cases", params={"region": "510183", "limit": 1}).json()["total"]
-                   == qionglai, 120, "read model caught up")
+        def caught_up():
+            page = client.get("/api/v1/cases", params={"region": "510183", "limit": 1})
+            return page.status_code == 200 and page.json()["total"] == qionglai
+
+        wait_until(caught_up, 180, "read model caught up")
         export = client.get("/api/v1/exports/cases.xlsx", params={"region": "510183"})
         assert export.status_code == 200
         sheet = openpyxl.load_workbook(io.BytesIO(export.content), read_only=True).worksheets[0]

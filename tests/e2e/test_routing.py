@@ -38,7 +38,10 @@ def clocked(tmp_path_factory, vhost_uri):
 
 def view_when(client, case_id, ready, what, timeout=60):
     def fetch():
-        view = client.get(f"/api/v1/cases/{case_id}").json()
+        response = client.get(f"/api/v1/cases/{case_id}")
+        if response.status_code == 503:  # a busy service: retry, as Retry-After says
+            return None
+        view = response.json()
         return view if view.get("status") and ready(view) else None
 
     return wait_until(fetch, timeout, what)
