@@ -35,6 +35,19 @@ def wait_until(check, timeout: float, what: str):
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
+def view_when(client: httpx.Client, case_id: str, ready, what: str, timeout: float = 60) -> dict:
+    """The case view once ``ready(view)`` holds; a 503 (a busy service) means try again."""
+    def fetch():
+        response = client.get(f"/api/v1/cases/{case_id}")
+        if response.status_code == 503:
+            return None
+        assert response.status_code == 200, response.text
+        view = response.json()
+        return view if view.get("status") and ready(view) else None
+
+    return wait_until(fetch, timeout, what)
+
+
 @dataclass
 class Platform:
     process: subprocess.Popen

@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 
 from fengqiao.store import open_store
-from tests.e2e.conftest import start_platform, stop_platform, wait_until
+from tests.e2e.conftest import start_platform, stop_platform, view_when
 
 HOTLINE_ORDER = {
     "channel": "hotline_12345",
@@ -18,15 +18,7 @@ HOTLINE_ORDER = {
 
 
 def assigned_view(client: httpx.Client, case_id: str) -> dict:
-    def fetch():
-        response = client.get(f"/api/v1/cases/{case_id}")
-        if response.status_code == 503:  # a busy service: retry, as Retry-After says
-            return None
-        assert response.status_code == 200, response.text
-        view = response.json()
-        return view if view["status"] == "assigned" else None
-
-    return wait_until(fetch, 60, f"case {case_id} assigned")
+    return view_when(client, case_id, lambda v: v["status"] == "assigned", f"case {case_id} assigned")
 
 
 def test_a_hotline_case_is_registered_and_assigned(platform):

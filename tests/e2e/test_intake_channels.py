@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import view_when
 
 DOCS = Path(__file__).parents[2] / "docs" / "channels"
 # Where each example lands: the region inferred from its address (or given), and the unit that
@@ -26,18 +26,6 @@ LANDS = {
 
 def example(channel: str) -> dict:
     return json.loads((DOCS / f"{channel}.example.json").read_text(encoding="utf-8"))
-
-
-def view_when(client: httpx.Client, case_id: str, ready, what: str) -> dict:
-    def fetch():
-        response = client.get(f"/api/v1/cases/{case_id}")
-        if response.status_code == 503:  # a busy service: retry, as Retry-After says
-            return None
-        assert response.status_code == 200, response.text
-        view = response.json()
-        return view if ready(view) else None
-
-    return wait_until(fetch, 60, what)
 
 
 def assigned(client, case_id):

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from fengqiao.clock import isoformat
-from tests.e2e.conftest import start_platform, stop_platform, wait_until
+from tests.e2e.conftest import start_platform, stop_platform, view_when
 
 START = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
 
@@ -34,17 +34,6 @@ def clocked(tmp_path_factory, vhost_uri):
     running = start_platform(tmp, vhost_uri, FQ_CLOCK_FILE=str(clock.path), FQ_DEADLINE_SCAN_SECONDS="0.2")
     yield running, clock
     stop_platform(running)
-
-
-def view_when(client, case_id, ready, what, timeout=60):
-    def fetch():
-        response = client.get(f"/api/v1/cases/{case_id}")
-        if response.status_code == 503:  # a busy service: retry, as Retry-After says
-            return None
-        view = response.json()
-        return view if view.get("status") and ready(view) else None
-
-    return wait_until(fetch, timeout, what)
 
 
 def post(client, order_no, text, region="150102001001", phone="13700000000"):
