@@ -89,7 +89,7 @@ def decide(directory: Directory, case: dict, excluded: frozenset[str] = frozense
 def _candidates(directory: Directory, code: str, case: dict):
     category, risk = case["category"], case["risk"]
     competent = directory.competent(category, code)
-    support = [u for u in directory.competent(SUPPORT.get(category, ""), code)][:1] if category in SUPPORT else []
+    support = directory.competent(SUPPORT[category], code)[:1] if category in SUPPORT else []
     if risk == 3:
         center = directory.center_at(code, "county")
         if center:

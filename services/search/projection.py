@@ -165,7 +165,6 @@ PROJECTIONS: dict[str, list[Target]] = {
     "case_merged": [(lambda e: e.case_id, _merged), (lambda e: e.data.report.report_id, _merged_report)],
     "case_unmerged": [(lambda e: e.case_id, _unmerged)],
 }
-HANDLED_EVENTS = tuple(PROJECTIONS)
 
 
 def project(view: dict | None, view_id: str, event: Event,

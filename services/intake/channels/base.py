@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from fengqiao.clock import CHINA_TZ
 from fengqiao.directory import REGION_CODE
@@ -100,4 +100,4 @@ def blank_is_invalid(value: str) -> str:
     return value
 
 
-__all__ = ["AwareDatetime", "ChannelPayload", "Party", "Person", "Phone", "RegionCode", "Report", "text_field"]
+__all__ = ["ChannelPayload", "Party", "Person", "Phone", "RegionCode", "Report", "text_field"]
