@@ -18,8 +18,13 @@ def simplify(text: str) -> str:
     return _t2s().convert(text) if text else text
 
 
+CHINESE_NUMERAL = re.compile("[零〇一二两三四五六七八九十百千万亿壹贰叁肆伍陆柒捌玖拾佰仟]")
+
+
 def arabic(text: str) -> str:
     """Chinese numerals as digits (三万五千元 → 35000元), for extraction only."""
+    if not CHINESE_NUMERAL.search(text):
+        return text  # cn2an is slow, and most texts have nothing for it to do
     try:
         return cn2an.transform(text, "cn2an")
     except (ValueError, KeyError):  # cn2an refuses some odd mixes; keep the digits we have

@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from fengqiao.chinese import arabic, simplify
 from fengqiao.clock import parse_iso
@@ -75,6 +76,10 @@ class Signature:
                 "amounts": sorted(self.amounts),
                 "reported_at": self.reported_at.isoformat() if self.reported_at else None}
 
+    @cached_property
+    def norm(self) -> float:
+        return math.sqrt(sum(v * v for v in self.bigrams.values()))
+
     @classmethod
     def from_basis(cls, basis: dict) -> Signature:
         return cls(
@@ -116,11 +121,12 @@ def bigrams(text: str) -> Counter:
     return grams
 
 
-def cosine(a: Counter, b: Counter) -> float:
-    if not a or not b:
+def cosine(a: Signature, b: Signature) -> float:
+    if not a.norm or not b.norm:
         return 0.0
-    dot = sum(count * b[gram] for gram, count in a.items() if gram in b)
-    return dot / (math.sqrt(sum(v * v for v in a.values())) * math.sqrt(sum(v * v for v in b.values())))
+    small, large = sorted((a.bigrams, b.bigrams), key=len)
+    dot = sum(count * large[gram] for gram, count in small.items() if gram in large)
+    return dot / (a.norm * b.norm)
 
 
 def signature(text: str, address: str | None, phones: list[str], region_code: str | None,
@@ -177,7 +183,7 @@ def _place(a: Signature, b: Signature) -> Signal | None:
 
 
 def compare(a: Signature, b: Signature, policy: MatchPolicy = MatchPolicy()) -> Match:
-    text = cosine(a.bigrams, b.bigrams)
+    text = cosine(a, b)
     signals = [Signal("text", round(text, 3), f"文本相似度 {text:.2f}")]
     veto = _veto(a, b, policy) or (f"文本相似度 {text:.2f} 过低，应为不同事项" if text < policy.min_text else None)
     if veto:

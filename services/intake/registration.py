@@ -7,7 +7,7 @@ the same event (same id) instead of doing the work twice.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from fengqiao.clock import isoformat, parse_iso
@@ -39,11 +39,29 @@ class CaseNotFound(LookupError):
     pass
 
 
+class SignatureCache:
+    """Candidates' signatures by report id. A report's basis never changes, and the same recent
+    cases are candidates for thousands of later reports, so each is decoded once."""
+
+    def __init__(self, size: int = 50_000):
+        self.size = size
+        self._signatures: dict[str, matching.Signature] = {}
+
+    def of(self, entry: dict) -> matching.Signature:
+        signature = self._signatures.get(entry["report_id"])
+        if signature is None:
+            if len(self._signatures) >= self.size:
+                self._signatures.clear()  # bounded; a cold start costs one decode per candidate
+            signature = self._signatures[entry["report_id"]] = matching.Signature.from_basis(entry["basis"])
+        return signature
+
+
 @dataclass(frozen=True)
 class Intake:
     reports: Collection
     cases: Collection
     policy: matching.MatchPolicy = matching.MatchPolicy()
+    signatures: SignatureCache = field(default_factory=SignatureCache)
 
 
 def register(intake: Intake, report: Event, placement: Placement, now: datetime) -> Recorded:
@@ -56,11 +74,12 @@ def register(intake: Intake, report: Event, placement: Placement, now: datetime)
         if existing.get("outcome"):
             return Recorded(outcome_event(intake, existing), created=False)
         doc = existing  # a crash after the insert: finish the job
-    candidate = _best_match(intake, doc)
+    signature = _signature(doc)
+    candidate = _best_match(intake, doc, signature)
     if candidate is None:
-        return Recorded(_open_case(intake, doc), created=True)
+        return Recorded(_open_case(intake, doc, signature), created=True)
     case, match = candidate
-    return Recorded(_merge(intake, case, doc, match, now), created=True)
+    return Recorded(_merge(intake, case, doc, signature, match, now), created=True)
 
 
 def _report_doc(report: Event, placement: Placement, now: datetime) -> dict:
@@ -104,26 +123,25 @@ def _candidates(intake: Intake, report: dict) -> list[dict]:
     return [c for c in found.values() if c["id"] != report["id"] and report["id"] not in c["kept_apart"]]
 
 
-def _best_match(intake: Intake, report: dict) -> tuple[dict, matching.Match] | None:
-    new = _signature(report)
+def _best_match(intake: Intake, report: dict, new: matching.Signature) -> tuple[dict, matching.Match] | None:
     best: tuple[dict, matching.Match] | None = None
     for case in _candidates(intake, report):
         if case["id"] in report.get("kept_apart", ()):
             continue
         # A case matches by its closest report: a later caller may word it like any of them.
-        match = max((matching.compare(matching.Signature.from_basis(r["basis"]), new, intake.policy)
+        match = max((matching.compare(intake.signatures.of(r), new, intake.policy)
                      for r in case["reports"]), key=lambda m: m.score)
         if match.same and (best is None or match.score > best[1].score):
             best = (case, match)
     return best
 
 
-def _case_entry(report: dict) -> dict:
+def _case_entry(report: dict, signature: matching.Signature) -> dict:
     keys = ("number", "channel", "source_id", "reported_at")
-    return {"report_id": report["id"], **{k: report[k] for k in keys}, "basis": _signature(report).to_basis()}
+    return {"report_id": report["id"], **{k: report[k] for k in keys}, "basis": signature.to_basis()}
 
 
-def _open_case(intake: Intake, report: dict) -> Event:
+def _open_case(intake: Intake, report: dict, signature: matching.Signature) -> Event:
     tails = [phone_tail(p) for p in report["phones"]]
     case = {
         "id": report["id"],
@@ -133,7 +151,7 @@ def _open_case(intake: Intake, report: dict) -> Event:
         "phone_tail": next((t for t in tails if t), None),
         "last_reported_at": report["reported_at"],
         "report_count": 1,
-        "reports": [_case_entry(report)],
+        "reports": [_case_entry(report, signature)],
         "kept_apart": report.get("kept_apart", []),
         "restorations": report.get("restorations", 0),
     }
@@ -145,9 +163,11 @@ def _open_case(intake: Intake, report: dict) -> Event:
     return received_event(report, restorations=case["restorations"])
 
 
-def _merge(intake: Intake, case: dict, report: dict, match: matching.Match, now: datetime) -> Event:
+def _merge(intake: Intake, case: dict, report: dict, signature: matching.Signature, match: matching.Match,
+           now: datetime) -> Event:
+    entry = _case_entry(report, signature)
     for _ in range(MAX_CONFLICT_RETRIES):
-        entries = [e for e in case["reports"] if e["report_id"] != report["id"]] + [_case_entry(report)]
+        entries = [e for e in case["reports"] if e["report_id"] != report["id"]] + [entry]
         changes = {
             "reports": entries,
             "report_count": len(entries),
@@ -219,7 +239,7 @@ def unmerge(intake: Intake, case_id: str, report_id: str, by: str, reason: str, 
         "unmerge": {"by": by, "reason": reason, "at": isoformat(now), "report_count": case["report_count"]},
         "received_at": isoformat(now),
     }, expected_version=report["version"])
-    opened = _open_case(intake, report)
+    opened = _open_case(intake, report, _signature(report))
     return [_unmerged_event(intake.reports.get(report_id), case_id), opened]
 
 

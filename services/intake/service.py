@@ -23,11 +23,22 @@ class Places(DependencyProvider):
         return self.resolver
 
 
+class Signatures(DependencyProvider):
+    """Candidate signatures decoded once per container, shared by its workers."""
+
+    def setup(self):
+        self.cache = registration.SignatureCache()
+
+    def get_dependency(self, worker_ctx):
+        return self.cache
+
+
 class IntakeService:
     name = "intake"
 
     store = Store(registration.REPORTS, registration.CASES)
     places = Places()
+    signatures = Signatures()
     clock = Clock()
     emit = Emitter()
 
@@ -52,7 +63,7 @@ class IntakeService:
         return registration.job_progress(self._intake(), job_id)
 
     def _intake(self) -> registration.Intake:
-        return registration.Intake(self.store.reports, self.store.cases)
+        return registration.Intake(self.store.reports, self.store.cases, signatures=self.signatures)
 
     def _register(self, reports) -> None:
         placements = self.places.place_many([(r.data.region_code, r.data.address) for r in reports])
