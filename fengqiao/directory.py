@@ -32,6 +32,20 @@ class Unit:
     leaders: tuple[str, ...] = ()  # who can take a case personally (包案)
 
 
+@dataclass(frozen=True)
+class Mediator:
+    """A people's mediator (人民调解员) of a committee or a center."""
+
+    id: str
+    name: str
+    grade: str  # chief (首席), first (一级), ordinary (普通)
+    committee_id: str  # the unit whose mediator they are
+    region_code: str | None
+    specialties: tuple[str, ...] = ()  # case categories
+    background: str = ""  # 退休法官, 执业律师, 村（居）委会干部, …
+
+
+MEDIATOR_GRADES = ("chief", "first", "ordinary")
 LEVEL_ORDER = ("grid", "village", "township", "county", "city")
 # Competent bodies: an industry committee mediates before a department steps in.
 COMPETENT_KINDS = {"industry_committee": 0, "department": 1}
@@ -44,9 +58,16 @@ class DirectoryError(ValueError):
 
 
 class Directory:
-    def __init__(self, regions: list[Region], units: list[Unit], triage_desk: str):
+    def __init__(self, regions: list[Region], units: list[Unit], triage_desk: str,
+                 mediators: list[Mediator] = ()):
         self.regions = {r.code: r for r in regions}
         self.units = {u.id: u for u in units}
+        self.mediators = {m.id: m for m in mediators}
+        for mediator in mediators:
+            if mediator.committee_id not in self.units:
+                raise DirectoryError(f"mediator {mediator.id} belongs to unknown unit {mediator.committee_id}")
+            if mediator.grade not in MEDIATOR_GRADES:
+                raise DirectoryError(f"mediator {mediator.id}: grade must be one of {MEDIATOR_GRADES}")
         if triage_desk not in self.units:
             raise DirectoryError(f"triage desk unit {triage_desk!r} is not in the directory")
         self.triage_desk = self.units[triage_desk]
@@ -65,9 +86,15 @@ class Directory:
             regions = [Region(**r) for r in raw["regions"]]
             units = [Unit(**{**u, "categories": tuple(u.get("categories", ())),
                              "leaders": tuple(u.get("leaders", ()))}) for u in raw["units"]]
-            return cls(regions, units, raw["triage_desk"])
+            mediators = [Mediator(**{**m, "specialties": tuple(m.get("specialties", ()))})
+                         for m in raw.get("mediators", ())]
+            return cls(regions, units, raw["triage_desk"], mediators)
         except (KeyError, TypeError) as exc:
             raise DirectoryError(f"{path}: {exc}") from exc
+
+    def within(self, code: str | None, ancestor: str) -> bool:
+        """Whether region ``code`` lies in ``ancestor``'s subtree."""
+        return bool(code) and any(r.code == ancestor for r in self.lineage(code))
 
     def region(self, code: str | None) -> Region | None:
         return self.regions.get(code) if code else None

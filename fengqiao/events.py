@@ -153,7 +153,7 @@ class CaseAssigned(_Data):
     lead: str | None = None  # the named leader who takes the case (包案), for grade 3
     support: list[UnitRef] = []
     disposition: Literal["handle", "legal_transfer", "manual_dispatch"] = "handle"
-    kind: Literal["auto", "return", "manual", "escalation", "regrade"] = "auto"
+    kind: Literal["auto", "return", "manual", "escalation", "regrade", "reopen"] = "auto"
     by: str = "routing"
 
 
@@ -201,6 +201,214 @@ class ProgressReported(_Data):
     reported_at: str
 
 
+# --- mediation -----------------------------------------------------------------------------
+
+Origin = Literal["assignment", "court", "police", "petition"]  # 诉调、警调、访调 are referrals
+Outcome = Literal["agreement", "no_agreement", "withdrawn", "transferred"]
+MediationDeadline = Literal["mediation_target", "obligation", "confirmation_window", "court_acceptance",
+                            "court_ruling"]
+
+
+class MediatorRef(_Data):
+    mediator_id: str
+    name: str
+    grade: str
+
+
+class MediationOpened(_Data):
+    mediation_id: str
+    origin: Origin
+    referral_no: str | None = None
+    committee: UnitRef
+    mediators: list[MediatorRef]
+    parties: list[Party]
+    category: str
+    region_code: str | None
+    level: Level
+    target_due_at: str
+    by: str
+
+
+class MediationSessionLogged(_Data):
+    mediation_id: str
+    session_no: int = Field(ge=1)
+    held_at: str
+    mode: Literal["in_person", "video", "phone"]
+    place: str | None = None
+    attendees: list[str]
+    notes: str
+    by: str
+
+
+class MediationConcluded(_Data):
+    """The mediation ended without an agreement: none reached, withdrawn, or transferred."""
+
+    mediation_id: str
+    outcome: Literal["no_agreement", "withdrawn", "transferred"]
+    transferred_to: Literal["court", "arbitration"] | None = None
+    reasons: str
+    by: str
+
+
+class Obligation(_Data):
+    no: int = Field(ge=1)
+    party: str
+    description: str
+    amount: float | None = None
+    due_date: str | None = None  # a date (YYYY-MM-DD), Beijing time
+
+
+class AgreementSigned(_Data):
+    mediation_id: str
+    signed_at: str
+    effective_at: str
+    obligations: list[Obligation]
+    total_amount: float
+    parties_count: int
+    confirmation_window_ends: str
+    by: str
+
+
+class ObligationPerformed(_Data):
+    mediation_id: str
+    obligation_no: int
+    party: str
+    performed_at: str
+    note: str = ""
+    by: str
+
+
+class ObligationOverdue(_Data):
+    mediation_id: str
+    obligation_no: int
+    party: str
+    description: str
+    due_at: str
+
+
+class AgreementPerformed(_Data):
+    mediation_id: str
+    performed_at: str
+
+
+class ConfirmationApplied(_Data):
+    mediation_id: str
+    court: str
+    applied_at: str
+    by: str
+
+
+class ConfirmationAccepted(_Data):
+    """The court decided whether to accept the application (within 3 days)."""
+
+    mediation_id: str
+    accepted: bool
+    reference: str | None = None
+    reason: str = ""
+    ruling_due_at: str | None = None
+    by: str
+
+
+class ConfirmationRuled(_Data):
+    mediation_id: str
+    result: Literal["confirmed", "rejected"]
+    reference: str | None = None
+    reason: str = ""
+    ruled_at: str
+    by: str
+
+
+class MediationDeadlineWarning(_Data):
+    mediation_id: str
+    deadline: MediationDeadline
+    due_at: str
+    hours_left: int
+    detail: str
+
+
+class MediationDeadlineMissed(_Data):
+    mediation_id: str
+    deadline: MediationDeadline
+    due_at: str
+    detail: str
+
+
+class CaseResolved(_Data):
+    """The matter is settled: a mediation agreement performed, or handled without mediation."""
+
+    resolution: Literal["mediated", "handled"]
+    summary: str
+    mediation_id: str | None = None
+    resolved_at: str
+    by: str
+
+
+# --- follow-up -------------------------------------------------------------------------------
+
+Satisfaction = Literal["satisfied", "basically_satisfied", "unsatisfied"]  # 满意 / 基本满意 / 不满意
+MonitoringReason = Literal["grievance", "unresolved", "volatile"]  # 事了心不顺 / 未实质化解 / 易暴雷
+
+
+class FollowupPlanned(_Data):
+    visit_no: int = Field(ge=1)
+    due_at: str
+
+
+class FollowupOverdue(_Data):
+    visit_no: int = Field(ge=1)
+    due_at: str
+
+
+class FollowupDone(_Data):
+    visit_no: int = Field(ge=1)
+    method: Literal["phone", "in_person", "sms"]
+    resolved: bool
+    satisfaction: Satisfaction
+    notes: str = ""
+    visited_at: str
+    by: str
+
+
+class CaseReopened(_Data):
+    reopen_no: int = Field(ge=1)
+    reason: str
+    by: str
+    after_visit: int | None = None  # the visit that found the person unsatisfied, if any
+
+
+class CaseClosed(_Data):
+    visit_no: int
+    note: str = ""
+    closed_at: str
+    by: str
+
+
+class MonitoringStarted(_Data):
+    reason: MonitoringReason
+    note: str = ""
+    interval_days: int = Field(ge=1)
+    next_check_at: str
+    by: str
+
+
+class MonitoringCheckDue(_Data):
+    check_no: int = Field(ge=1)
+    due_at: str
+    overdue_days: int = Field(ge=0)
+
+
+class MonitoringChecked(_Data):
+    check_no: int = Field(ge=1)
+    note: str
+    next_check_at: str
+    by: str
+
+
+class MonitoringReleased(_Data):
+    reason: str
+    by: str
+
+
 @dataclass(frozen=True)
 class EventSpec:
     type: str
@@ -224,6 +432,28 @@ CATALOG: dict[str, EventSpec] = {
         EventSpec("deadline_warning", "routing", 1, DeadlineWarning),
         EventSpec("case_overdue", "routing", 1, CaseOverdue),
         EventSpec("progress_reported", "routing", 1, ProgressReported),
+        EventSpec("mediation_opened", "mediation", 1, MediationOpened),
+        EventSpec("mediation_session_logged", "mediation", 1, MediationSessionLogged),
+        EventSpec("mediation_concluded", "mediation", 1, MediationConcluded),
+        EventSpec("agreement_signed", "mediation", 1, AgreementSigned),
+        EventSpec("obligation_performed", "mediation", 1, ObligationPerformed),
+        EventSpec("obligation_overdue", "mediation", 1, ObligationOverdue),
+        EventSpec("agreement_performed", "mediation", 1, AgreementPerformed),
+        EventSpec("confirmation_applied", "mediation", 1, ConfirmationApplied),
+        EventSpec("confirmation_accepted", "mediation", 1, ConfirmationAccepted),
+        EventSpec("confirmation_ruled", "mediation", 1, ConfirmationRuled),
+        EventSpec("mediation_deadline_warning", "mediation", 1, MediationDeadlineWarning),
+        EventSpec("mediation_deadline_missed", "mediation", 1, MediationDeadlineMissed),
+        EventSpec("case_resolved", "mediation", 1, CaseResolved),
+        EventSpec("followup_planned", "followup", 1, FollowupPlanned),
+        EventSpec("followup_overdue", "followup", 1, FollowupOverdue),
+        EventSpec("followup_done", "followup", 1, FollowupDone),
+        EventSpec("case_reopened", "followup", 1, CaseReopened),
+        EventSpec("case_closed", "followup", 1, CaseClosed),
+        EventSpec("monitoring_started", "followup", 1, MonitoringStarted),
+        EventSpec("monitoring_check_due", "followup", 1, MonitoringCheckDue),
+        EventSpec("monitoring_checked", "followup", 1, MonitoringChecked),
+        EventSpec("monitoring_released", "followup", 1, MonitoringReleased),
     )
 }
 

@@ -28,3 +28,21 @@ CATEGORIES = {
     "public_safety": "治安",
     "other": "其他",
 }
+
+MEDIATOR_GRADES = {"chief": "首席调解员", "first": "一级调解员", "ordinary": "调解员"}
+
+ORIGINS = {"assignment": "交办", "court": "诉调对接", "police": "警调对接", "petition": "访调对接"}
+
+OUTCOMES = {"agreement": "达成协议", "no_agreement": "调解不成", "withdrawn": "撤回调解", "transferred": "转诉讼/仲裁"}
+
+SESSION_MODES = {"in_person": "现场", "video": "视频", "phone": "电话"}
+
+VISIT_METHODS = {"phone": "电话回访", "in_person": "上门回访", "sms": "短信回访"}
+
+SATISFACTION = {"satisfied": "满意", "basically_satisfied": "基本满意", "unsatisfied": "不满意"}
+
+MONITORING_REASONS = {"grievance": "事了心不顺", "unresolved": "未实质化解", "volatile": "易暴雷"}
+
+MEDIATION_DEADLINES = {"mediation_target": "调解期限", "obligation": "履行期限",
+                       "confirmation_window": "司法确认申请期限", "court_acceptance": "法院受理期限",
+                       "court_ruling": "法院裁定期限"}

@@ -23,3 +23,12 @@ INTAKE_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 CASES_ASSIGNED = Counter("fengqiao_cases_assigned_total", "Assignments made by routing", ["level"])
+MEDIATIONS_OPENED = Counter(
+    "fengqiao_mediations_opened_total", "Mediations opened, by origin (交办, 诉调, 警调, 访调)", ["origin"]
+)
+MEDIATIONS_CONCLUDED = Counter(
+    "fengqiao_mediations_concluded_total", "Mediations ended, by outcome", ["outcome"]
+)
+FOLLOWUPS_DONE = Counter("fengqiao_followups_done_total", "Follow-up visits recorded", ["satisfaction"])
+CASES_REOPENED = Counter("fengqiao_cases_reopened_total", "Cases reopened after resolution", ["after"])
+CASES_CLOSED = Counter("fengqiao_cases_closed_total", "Cases closed after a satisfied visit")

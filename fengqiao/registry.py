@@ -7,6 +7,8 @@ import importlib
 SERVICES = {
     "intake": "services.intake.service:IntakeService",
     "routing": "services.routing.service:RoutingService",
+    "mediation": "services.mediation.service:MediationService",
+    "followup": "services.followup.service:FollowupService",
     "search": "services.search.service:SearchService",
 }
 

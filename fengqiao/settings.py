@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     delivery_limit: int = Field(5, description="deliveries before a failing message is dead-lettered")
     deadline_policy_file: Path = Field(DEFAULT_DEADLINES, description="deadline policy (YAML)")
     deadline_scan_seconds: float = Field(30.0, description="how often routing looks for due deadlines")
+    mediation_target_days: int = Field(30, description="days a mediation should take (warned before)")
+    followup_visit_days: int = Field(7, description="days after resolution by which the visit is due")
+    document_font: Path | None = Field(
+        None, description="CJK TrueType font for agreement PDFs; empty means the first of WenQuanYi "
+                          "Micro Hei or Noto Sans CJK found in /usr/share/fonts")
     clock_file: Path | None = Field(None, description="tests only: read the current time from this file")
 
     @cached_property
@@ -60,6 +65,8 @@ class Settings(BaseSettings):
             "FQ_DELIVERY_LIMIT": self.delivery_limit,
             "FQ_DEADLINE_POLICY_FILE": str(self.deadline_policy_file),
             "FQ_DEADLINE_SCAN_SECONDS": self.deadline_scan_seconds,
+            "FQ_MEDIATION_TARGET_DAYS": self.mediation_target_days,
+            "FQ_FOLLOWUP_VISIT_DAYS": self.followup_visit_days,
             **({"FQ_CLOCK_FILE": str(self.clock_file)} if self.clock_file else {}),
         }
 

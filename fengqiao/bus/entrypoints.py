@@ -8,12 +8,14 @@ handled (``InvalidEvent``) is dead-lettered at once instead of being retried.
 from __future__ import annotations
 
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.timer import Timer
 
 from fengqiao.bus import topology
 from fengqiao.events import InvalidEvent
 from fengqiao.metrics import DEAD_LETTERED, EVENTS_HANDLED, HANDLER_FAILURES
 
 DELIVERY_LIMIT_KEY = "FQ_DELIVERY_LIMIT"
+SCAN_SECONDS_KEY = "FQ_DEADLINE_SCAN_SECONDS"
 
 
 class ReliableEventHandler(EventHandler):
@@ -48,3 +50,15 @@ class ReliableEventHandler(EventHandler):
 
 
 handle_event = ReliableEventHandler.decorator
+
+
+class ScanTimer(Timer):
+    """nameko's timer with its interval from ``FQ_DEADLINE_SCAN_SECONDS`` (tests run it every
+    fraction of a second): how often a service looks for due deadlines, checks and visits."""
+
+    def setup(self):
+        self.interval = float(self.container.config.get(SCAN_SECONDS_KEY, self.interval))
+        super().setup()
+
+
+scan_timer = ScanTimer.decorator

@@ -314,6 +314,38 @@ def regrade_after_merge(routing: Routing, case_id: str, report_count: int, now: 
     return events
 
 
+def reopen(routing: Routing, case_id: str, reopen_no: int, reason: str, now: datetime) -> list[Event]:
+    """The person was not satisfied: the case goes back out, to another unit than the one that
+    handled it (or the center above when there is none), with its clocks started again."""
+    doc = routing.routings.get(case_id)
+    if doc is None:
+        raise CaseNotRouted(f"case {case_id} has not been routed")
+    if doc.get("reopens", 0) >= reopen_no:
+        return [assigned_event(case_id, doc["assignment"])]  # a redelivery: re-emit what was decided
+    current = routing.directory.units.get(doc["assignment"]["unit_id"])
+    decision = decide(routing.directory, {**doc["facts"], **doc["triage"]}, excluded=frozenset({current.id})
+                      if current else frozenset())
+    if decision is None and current is not None and routing.directory.center_above(current):
+        above = routing.directory.center_above(current)
+        decision = Decision(above, f"上级中心：{above.name}", lead=above.leaders[0] if above.leaders else None)
+    decision = decision or Decision(current, "无其他可承办单位，原单位重新办理")
+    why = Decision(decision.unit, f"回访不满意，重新交办（{reason}）：{decision.reason}", decision.lead,
+                   decision.support, decision.disposition)
+    moved, changed = _reassign(routing, case_id, why, "reopen", "routing", now, {"reopens": reopen_no},
+                               expected_no=doc["assignment"]["assignment_no"])
+    if changed:
+        case = {"channel": doc["facts"]["channel"], "category": doc["triage"]["category"],
+                "risk": doc["triage"]["risk"]}
+        clock_rules.open_deadline(routing.deadlines, routing.policy, case_id, "resolution", moved["assignment"], case,
+                                  now, f"reopen-{reopen_no}")
+    return [assigned_event(case_id, moved["assignment"])]
+
+
+def resolved(routing: Routing, case_id: str) -> None:
+    """A resolved case owes no more answers, updates or resolution: its clocks stop."""
+    clock_rules.close_open(routing.deadlines, case_id, clock_rules.KINDS, "met")
+
+
 def report_progress(routing: Routing, case_id: str, note: str, by: str, now: datetime) -> list[Event]:
     doc = routing.routings.get(case_id)
     if doc is None:
@@ -330,7 +362,7 @@ def check_deadlines(routing: Routing, now: datetime) -> list[Event]:
     """The timer's work: warnings before, and overdue-plus-escalation after, each deadline."""
     events = []
     for due in clock_rules.scan(routing.deadlines, now):
-        deadline = due.deadline
+        deadline = due.watch
         common = {"deadline": deadline["kind"], "due_at": deadline["due_at"], "unit_id": deadline["unit_id"],
                   "unit_name": deadline["unit_name"]}
         if due.kind == "warning":

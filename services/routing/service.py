@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
-from nameko.timer import Timer
 
 from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store
-from fengqiao.bus.entrypoints import handle_event
+from fengqiao.bus.entrypoints import handle_event, scan_timer
 from fengqiao.events import parse_event
 from fengqiao.metrics import CASES_ASSIGNED
 from services.routing import assignment, deadlines
@@ -21,14 +20,6 @@ class DeadlinePolicy(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.policy
-
-
-class DeadlineTimer(Timer):
-    """nameko's timer with its interval from the config (tests run it every fraction of a second)."""
-
-    def setup(self):
-        self.interval = float(self.container.config.get("FQ_DEADLINE_SCAN_SECONDS", self.interval))
-        super().setup()
 
 
 class RoutingService:
@@ -50,7 +41,17 @@ class RoutingService:
         self._emit(assignment.regrade_after_merge(self._routing(), merged.case_id, merged.data.report_count,
                                                   self.clock.now()))
 
-    @DeadlineTimer.decorator(interval=30)
+    @handle_event("mediation", "case_resolved")
+    def stop_clocks_of_resolved_case(self, message):
+        assignment.resolved(self._routing(), parse_event(message, "case_resolved").case_id)
+
+    @handle_event("followup", "case_reopened")
+    def route_reopened_case(self, message):
+        reopened = parse_event(message, "case_reopened")
+        self._emit(assignment.reopen(self._routing(), reopened.case_id, reopened.data.reopen_no,
+                                     reopened.data.reason, self.clock.now()))
+
+    @scan_timer(interval=30)
     def check_deadlines(self):
         self._emit(assignment.check_deadlines(self._routing(), self.clock.now()))
 

@@ -22,16 +22,24 @@ CASE_VIEWS = CollectionSpec(
 )
 
 # Fields that are bookkeeping of the projection, not part of what users see.
-INTERNAL_FIELDS = ("applied_events", "status_at", "version")
+INTERNAL_FIELDS = ("applied_events", "status_at", "status_stage", "version")
 MAX_CONFLICT_RETRIES = 20
 # Lifecycle order: breaks ties between events stamped with the same time.
-STAGE = {"merged": 0, "received": 1, "assigned": 2, "transferred": 2}
+# A reassignment after a reopen outranks the reopen it follows.
+STAGE = {"merged": 0, "received": 1, "assigned": 2, "transferred": 2, "mediating": 3, "agreed": 4,
+         "resolved": 5, "closed": 6, "reopened": 7, "reassigned": 8}
 EVENT_ORDER = {"case_received": 0, "case_merged": 1, "case_unmerged": 1, "case_triaged": 2, "deadline_warning": 3,
                "case_overdue": 3, "case_returned": 3, "case_escalated": 4, "case_assigned": 5,
-               "progress_reported": 6}
+               "progress_reported": 6, "mediation_opened": 7, "mediation_session_logged": 8,
+               "mediation_concluded": 9, "agreement_signed": 9, "obligation_performed": 10,
+               "obligation_overdue": 10, "mediation_deadline_warning": 10, "mediation_deadline_missed": 10,
+               "agreement_performed": 11, "confirmation_applied": 12, "confirmation_accepted": 13,
+               "confirmation_ruled": 14, "case_resolved": 15, "followup_planned": 16, "followup_overdue": 17,
+               "followup_done": 18, "case_reopened": 19, "case_closed": 20, "monitoring_started": 21,
+               "monitoring_check_due": 22, "monitoring_checked": 23, "monitoring_released": 24}
 DEADLINES = {"first_response": "首次答复", "progress_update": "进展更新", "resolution": "办结"}
 KIND_TITLES = {"auto": "分派", "return": "退单改派", "manual": "人工改派", "escalation": "提级交办",
-               "regrade": "升级改派"}
+               "regrade": "升级改派", "reopen": "重新交办"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class Change:
     status: str | None
     title: str
     detail: str
+    stage: str | None = None  # the status's rank when it is not the status's own (see STAGE)
 
 
 def empty_view(case_id: str) -> dict:
@@ -90,7 +99,8 @@ def _assigned(view: dict, event: Event) -> Change:
     who = "" if data.by == "routing" else f"（{data.by}）"
     status = "transferred" if data.disposition == "legal_transfer" else "assigned"
     title = "依法导入法律程序" if status == "transferred" else KIND_TITLES[data.kind]
-    return Change(status, title, f"{data.unit_name}（{labels.LEVELS[data.level]}）：{data.reason}{lead}{who}")
+    return Change(status, title, f"{data.unit_name}（{labels.LEVELS[data.level]}）：{data.reason}{lead}{who}",
+                  stage="reassigned" if data.kind == "reopen" else None)
 
 
 def _returned(view: dict, event: Event) -> Change:
@@ -151,6 +161,197 @@ def _unmerged(view: dict, event: Event) -> Change:
     return Change(None, "拆分重复诉求", f"反映 {data.report_id[:8]} 经核实非同一事项，已拆分为独立案件：{data.reason}")
 
 
+def _yuan(amount: float) -> str:
+    return f"{amount:,.2f}元"
+
+
+def _mediation(view: dict) -> dict:
+    view["mediation"] = dict(view.get("mediation") or {})
+    return view["mediation"]
+
+
+def _mediation_opened(view: dict, event: Event) -> Change:
+    data = event.data
+    mediation = _mediation(view)
+    if mediation.get("mediation_id") != data.mediation_id:
+        mediation.clear()
+        mediation.update({"mediation_id": data.mediation_id, "state": "open", "sessions": 0, "agreement": None,
+                          "confirmation": None})
+    mediation.update({"origin": data.origin, "committee": data.committee.model_dump(mode="json"),
+                      "mediators": [m.name for m in data.mediators], "target_due_at": data.target_due_at})
+    names = "、".join(m.name for m in data.mediators)
+    origin = labels.ORIGINS[data.origin]
+    return Change("mediating", "启动调解", f"{origin}，{data.committee.unit_name}，调解员：{names}")
+
+
+def _same_mediation(view: dict, data) -> dict | None:
+    mediation = _mediation(view)
+    return mediation if mediation.get("mediation_id") in (None, data.mediation_id) else None
+
+
+def _session_logged(view: dict, event: Event) -> Change:
+    data = event.data
+    mediation = _same_mediation(view, data)
+    if mediation is not None:
+        mediation["sessions"] = max(mediation.get("sessions", 0), data.session_no)
+    mode = labels.SESSION_MODES[data.mode]
+    return Change(None, "调解会", f"第{data.session_no}次调解（{mode}，{data.place or mode}）：{data.notes}")
+
+
+def _concluded(view: dict, event: Event) -> Change:
+    data = event.data
+    mediation = _same_mediation(view, data)
+    if mediation is not None:
+        mediation.update({"state": "concluded", "outcome": data.outcome})
+    where = {"court": "（转诉讼）", "arbitration": "（转仲裁）"}.get(data.transferred_to or "", "")
+    return Change("assigned", labels.OUTCOMES[data.outcome], f"{data.reasons}{where}")
+
+
+def _agreement_signed(view: dict, event: Event) -> Change:
+    data = event.data
+    mediation = _same_mediation(view, data)
+    if mediation is not None:
+        mediation.update({"state": mediation.get("state") if mediation.get("state") == "performed" else "agreed",
+                          "outcome": "agreement",
+                          "agreement": {"signed_at": data.signed_at, "total_amount": data.total_amount,
+                                        "obligations": len(data.obligations),
+                                        "confirmation_window_ends": data.confirmation_window_ends}})
+    return Change("agreed", "达成调解协议", f"签订人民调解协议书，{len(data.obligations)}项履行义务，"
+                                          f"涉及金额{_yuan(data.total_amount)}")
+
+
+def _obligation_performed(view: dict, event: Event) -> Change:
+    data = event.data
+    return Change(None, "履行", f"第{data.obligation_no}项义务已履行（{data.party}）{data.note}")
+
+
+def _obligation_overdue(view: dict, event: Event) -> Change:
+    data = event.data
+    return Change(None, "履行逾期", f"第{data.obligation_no}项义务逾期未履行（{data.party}：{data.description}，"
+                                    f"期限{data.due_at}）")
+
+
+def _agreement_performed(view: dict, event: Event) -> Change:
+    mediation = _same_mediation(view, event.data)
+    if mediation is not None:
+        mediation["state"] = "performed"
+    return Change(None, "协议履行完毕", "调解协议约定的义务已全部履行")
+
+
+def _confirmation(view: dict, data, state: str) -> None:
+    mediation = _same_mediation(view, data)
+    if mediation is not None:
+        mediation["confirmation"] = state
+
+
+def _confirmation_applied(view: dict, event: Event) -> Change:
+    _confirmation(view, event.data, "applied")
+    return Change(None, "申请司法确认", f"双方共同向{event.data.court}申请司法确认")
+
+
+def _confirmation_accepted(view: dict, event: Event) -> Change:
+    data = event.data
+    _confirmation(view, data, "accepted" if data.accepted else "not_accepted")
+    detail = f"法院已受理（{data.reference or '案号待补'}），应于{data.ruling_due_at}前裁定" if data.accepted \
+        else f"法院不予受理：{data.reason}"
+    return Change(None, "司法确认受理", detail)
+
+
+def _confirmation_ruled(view: dict, event: Event) -> Change:
+    data = event.data
+    _confirmation(view, data, data.result)
+    verdict = "裁定调解协议有效" if data.result == "confirmed" else f"裁定驳回申请：{data.reason}"
+    return Change(None, "司法确认裁定", f"{verdict}（{data.reference or '案号待补'}）")
+
+
+def _mediation_warning(view: dict, event: Event) -> Change:
+    data = event.data
+    return Change(None, "调解临期预警", f"{labels.MEDIATION_DEADLINES[data.deadline]}{data.due_at}，"
+                                        f"剩余{data.hours_left}小时：{data.detail}")
+
+
+def _mediation_missed(view: dict, event: Event) -> Change:
+    data = event.data
+    what = labels.MEDIATION_DEADLINES[data.deadline]
+    return Change(None, "调解期限届满", f"{what}已于{data.due_at}届满：{data.detail}")
+
+
+def _resolved(view: dict, event: Event) -> Change:
+    data = event.data
+    view["resolution"] = data.model_dump(mode="json")
+    view["overdue"] = False
+    return Change("resolved", "化解办结", f"{data.summary}（{data.by}）")
+
+
+def _followup(view: dict) -> dict:
+    view["followup"] = dict(view.get("followup") or {})
+    return view["followup"]
+
+
+def _followup_planned(view: dict, event: Event) -> Change:
+    followup = _followup(view)
+    if followup.get("visit_no", 0) <= event.data.visit_no:
+        followup.update({"visit_no": event.data.visit_no, "due_at": event.data.due_at, "state": "planned"})
+    return Change(None, "安排回访", f"第{event.data.visit_no}次回访，应于{event.data.due_at}前完成")
+
+
+def _followup_overdue(view: dict, event: Event) -> Change:
+    return Change(None, "回访逾期", f"第{event.data.visit_no}次回访逾期（期限{event.data.due_at}）")
+
+
+def _followup_done(view: dict, event: Event) -> Change:
+    data = event.data
+    followup = _followup(view)
+    if followup.get("visit_no", 0) <= data.visit_no:
+        followup.update({"visit_no": data.visit_no, "state": "done", "satisfaction": data.satisfaction,
+                         "resolved": data.resolved, "visited_at": data.visited_at})
+    solved = "问题已解决" if data.resolved else "问题未解决"
+    how, feeling = labels.VISIT_METHODS[data.method], labels.SATISFACTION[data.satisfaction]
+    return Change(None, "回访", f"{how}：{solved}，{feeling}" + (f"。{data.notes}" if data.notes else ""))
+
+
+def _reopened(view: dict, event: Event) -> Change:
+    view["reopens"] = max(view.get("reopens", 0), event.data.reopen_no)
+    return Change("reopened", "重新打开", f"{event.data.reason}（{event.data.by}）")
+
+
+def _closed(view: dict, event: Event) -> Change:
+    view["closed_at"] = event.data.closed_at
+    return Change("closed", "办结销号", f"经第{event.data.visit_no}次回访群众满意，准予办结"
+                                      + (f"：{event.data.note}" if event.data.note else ""))
+
+
+def _monitoring(view: dict) -> dict:
+    view["monitoring"] = dict(view.get("monitoring") or {})
+    return view["monitoring"]
+
+
+def _monitoring_started(view: dict, event: Event) -> Change:
+    data = event.data
+    _monitoring(view).update({"active": True, "reason": data.reason, "interval_days": data.interval_days,
+                              "next_check_at": data.next_check_at})
+    return Change(None, "列入长效管控", f"{labels.MONITORING_REASONS[data.reason]}，每{data.interval_days}天回查一次"
+                                        + (f"：{data.note}" if data.note else ""))
+
+
+def _monitoring_check_due(view: dict, event: Event) -> Change:
+    data = event.data
+    late = f"，已逾期{data.overdue_days}天" if data.overdue_days else ""
+    return Change(None, "管控回查到期", f"第{data.check_no}次回查应于{data.due_at}完成{late}")
+
+
+def _monitoring_checked(view: dict, event: Event) -> Change:
+    data = event.data
+    monitoring = _monitoring(view)
+    monitoring["next_check_at"] = max(monitoring.get("next_check_at") or "", data.next_check_at)
+    return Change(None, "管控回查", f"第{data.check_no}次回查：{data.note}")
+
+
+def _monitoring_released(view: dict, event: Event) -> Change:
+    _monitoring(view)["active"] = False
+    return Change(None, "解除长效管控", f"{event.data.reason}（{event.data.by}）")
+
+
 # For each event type, the views it touches: (which view id, what it does there).
 Target = tuple[Callable[[Event], str], Callable[[dict, Event], Change]]
 PROJECTIONS: dict[str, list[Target]] = {
@@ -164,6 +365,28 @@ PROJECTIONS: dict[str, list[Target]] = {
     "progress_reported": [(lambda e: e.case_id, _progress)],
     "case_merged": [(lambda e: e.case_id, _merged), (lambda e: e.data.report.report_id, _merged_report)],
     "case_unmerged": [(lambda e: e.case_id, _unmerged)],
+    "mediation_opened": [(lambda e: e.case_id, _mediation_opened)],
+    "mediation_session_logged": [(lambda e: e.case_id, _session_logged)],
+    "mediation_concluded": [(lambda e: e.case_id, _concluded)],
+    "agreement_signed": [(lambda e: e.case_id, _agreement_signed)],
+    "obligation_performed": [(lambda e: e.case_id, _obligation_performed)],
+    "obligation_overdue": [(lambda e: e.case_id, _obligation_overdue)],
+    "agreement_performed": [(lambda e: e.case_id, _agreement_performed)],
+    "confirmation_applied": [(lambda e: e.case_id, _confirmation_applied)],
+    "confirmation_accepted": [(lambda e: e.case_id, _confirmation_accepted)],
+    "confirmation_ruled": [(lambda e: e.case_id, _confirmation_ruled)],
+    "mediation_deadline_warning": [(lambda e: e.case_id, _mediation_warning)],
+    "mediation_deadline_missed": [(lambda e: e.case_id, _mediation_missed)],
+    "case_resolved": [(lambda e: e.case_id, _resolved)],
+    "followup_planned": [(lambda e: e.case_id, _followup_planned)],
+    "followup_overdue": [(lambda e: e.case_id, _followup_overdue)],
+    "followup_done": [(lambda e: e.case_id, _followup_done)],
+    "case_reopened": [(lambda e: e.case_id, _reopened)],
+    "case_closed": [(lambda e: e.case_id, _closed)],
+    "monitoring_started": [(lambda e: e.case_id, _monitoring_started)],
+    "monitoring_check_due": [(lambda e: e.case_id, _monitoring_check_due)],
+    "monitoring_checked": [(lambda e: e.case_id, _monitoring_checked)],
+    "monitoring_released": [(lambda e: e.case_id, _monitoring_released)],
 }
 
 
@@ -174,9 +397,10 @@ def project(view: dict | None, view_id: str, event: Event,
     if event.event_id in view["applied_events"]:
         return None
     change = change_view(view, event)
-    current = (view["status_at"], STAGE.get(view["status"], -1))
-    if change.status and (event.occurred_at, STAGE[change.status]) >= current:
+    current = (view["status_at"], STAGE.get(view.get("status_stage") or view["status"], -1))
+    if change.status and (event.occurred_at, STAGE[change.stage or change.status]) >= current:
         view["status"], view["status_at"] = change.status, event.occurred_at
+        view["status_stage"] = change.stage or change.status
     entry = {"event_id": event.event_id, "type": event.type, "at": event.occurred_at,
              "title": change.title, "detail": change.detail}
     view["timeline"] = sorted(

@@ -5,7 +5,7 @@ from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Store
 from fengqiao.bus.entrypoints import handle_event
-from fengqiao.events import parse_event
+from fengqiao.events import CATALOG, parse_event
 from services.search import projection, queries
 
 
@@ -13,46 +13,6 @@ class SearchService:
     name = "search"
 
     store = Store(projection.CASE_VIEWS)
-
-    @handle_event("intake", "case_received")
-    def project_case_received(self, message):
-        self._project(message, "case_received")
-
-    @handle_event("intake", "case_merged")
-    def project_case_merged(self, message):
-        self._project(message, "case_merged")
-
-    @handle_event("intake", "case_unmerged")
-    def project_case_unmerged(self, message):
-        self._project(message, "case_unmerged")
-
-    @handle_event("routing", "case_triaged")
-    def project_case_triaged(self, message):
-        self._project(message, "case_triaged")
-
-    @handle_event("routing", "case_assigned")
-    def project_case_assigned(self, message):
-        self._project(message, "case_assigned")
-
-    @handle_event("routing", "case_returned")
-    def project_case_returned(self, message):
-        self._project(message, "case_returned")
-
-    @handle_event("routing", "case_escalated")
-    def project_case_escalated(self, message):
-        self._project(message, "case_escalated")
-
-    @handle_event("routing", "deadline_warning")
-    def project_deadline_warning(self, message):
-        self._project(message, "deadline_warning")
-
-    @handle_event("routing", "case_overdue")
-    def project_case_overdue(self, message):
-        self._project(message, "case_overdue")
-
-    @handle_event("routing", "progress_reported")
-    def project_progress_reported(self, message):
-        self._project(message, "progress_reported")
 
     @rpc
     def get_case(self, case_id: str) -> dict | None:
@@ -69,3 +29,17 @@ class SearchService:
 
     def _project(self, message, event_type: str) -> None:
         projection.apply(self.store.case_views, parse_event(message, event_type))
+
+
+def _projector(event_type: str):
+    @handle_event(CATALOG[event_type].source, event_type)
+    def project(self, message):
+        self._project(message, event_type)
+
+    project.__name__ = project.__qualname__ = f"project_{event_type}"
+    return project
+
+
+# One handler (and so one queue) per event the projection folds in; nameko finds them on the class.
+for _event_type in projection.PROJECTIONS:
+    setattr(SearchService, f"project_{_event_type}", _projector(_event_type))

@@ -1,0 +1,129 @@
+"""Mediation: mediators, mediation cases, agreements, performance, judicial confirmation. Entrypoints only."""
+from __future__ import annotations
+
+from nameko.rpc import rpc
+
+from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store
+from fengqiao.bus.entrypoints import handle_event, scan_timer
+from fengqiao.clock import parse_iso
+from fengqiao.events import parse_event
+from fengqiao.lifecycle import IllegalTransition
+from fengqiao.metrics import MEDIATIONS_CONCLUDED, MEDIATIONS_OPENED
+from services.mediation import figures, mediation
+
+EXPECTED = (IllegalTransition, mediation.MediationNotFound, mediation.MediationRefused)
+
+
+class MediationService:
+    name = "mediation"
+
+    store = Store(mediation.MEDIATIONS, mediation.CASES, mediation.LOADS, mediation.WATCHES, figures.FIGURES)
+    directory = DirectoryFile()
+    clock = Clock()
+    emit = Emitter()
+
+    @handle_event("routing", "case_assigned")
+    def note_assignment(self, message):
+        mediation.note_assignment(self._mediation(), parse_event(message, "case_assigned"))
+
+    @handle_event("followup", "case_reopened")
+    def note_reopened(self, message):
+        reopened = parse_event(message, "case_reopened")
+        mediation.note_reopened(self._mediation(), reopened.case_id, reopened.data.reopen_no)
+
+    @scan_timer(interval=30)
+    def check_deadlines(self):
+        self._emit(mediation.check_deadlines(self._mediation(), self.clock.now()))
+
+    @rpc
+    def list_mediators(self, region: str | None = None, category: str | None = None) -> list[dict]:
+        return mediation.list_mediators(self._mediation(), region, category)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def suggest_mediators(self, case_id: str, limit: int = 5) -> list[dict]:
+        return mediation.suggest(self._mediation(), case_id, limit)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def open_mediation(self, case_id: str, request: dict, by: str) -> dict:
+        events = mediation.open_mediation(
+            self._mediation(), case_id, origin=request["origin"], referral_no=request.get("referral_no"),
+            parties=request["parties"], mediator_ids=request["mediator_ids"],
+            committee_id=request.get("committee_id"), by=by, now=self.clock.now())
+        MEDIATIONS_OPENED.labels(request["origin"]).inc()
+        return self._answer(events)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_mediation(self, mediation_id: str) -> dict:
+        return mediation.get(self._mediation(), mediation_id)
+
+    @rpc
+    def mediations_of_case(self, case_id: str) -> list[dict]:
+        return mediation.for_case(self._mediation(), case_id)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def log_session(self, mediation_id: str, session: dict, by: str) -> dict:
+        return self._answer(mediation.log_session(
+            self._mediation(), mediation_id, held_at=parse_iso(session["held_at"]), mode=session["mode"],
+            place=session.get("place"), attendees=session["attendees"], notes=session["notes"], by=by,
+            now=self.clock.now()))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def conclude(self, mediation_id: str, outcome: str, reasons: str, transferred_to: str | None, by: str) -> dict:
+        events = mediation.conclude(self._mediation(), mediation_id, outcome=outcome, reasons=reasons,
+                                    transferred_to=transferred_to, by=by, now=self.clock.now())
+        MEDIATIONS_CONCLUDED.labels(outcome).inc()
+        return self._answer(events)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def sign_agreement(self, mediation_id: str, agreement: dict, by: str) -> dict:
+        events = mediation.sign_agreement(
+            self._mediation(), mediation_id, facts=agreement["facts"], obligations=agreement["obligations"],
+            performance_method=agreement.get("performance_method") or "", by=by, now=self.clock.now())
+        MEDIATIONS_CONCLUDED.labels("agreement").inc()
+        return self._answer(events)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def record_performance(self, mediation_id: str, obligation_no: int, note: str, by: str) -> dict:
+        return self._answer(mediation.record_performance(self._mediation(), mediation_id, obligation_no, note=note,
+                                                         by=by, now=self.clock.now()))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def confirmation(self, mediation_id: str, step: dict, by: str) -> dict:
+        """One step of judicial confirmation: apply, the court's decision, an extension, the ruling."""
+        m, now = self._mediation(), self.clock.now()
+        action = step["action"]
+        if action == "apply":
+            return self._answer(mediation.apply_confirmation(m, mediation_id, court=step["court"], by=by, now=now))
+        if action == "decide":
+            return self._answer(mediation.court_decides(m, mediation_id, accepted=step["accepted"],
+                                                        reference=step.get("reference"),
+                                                        reason=step.get("reason") or "", by=by, now=now))
+        if action == "extend":
+            mediation.extend_ruling(m, mediation_id, by=by, now=now)
+            return {"events": []}
+        return self._answer(mediation.court_rules(m, mediation_id, result=step["result"],
+                                                  reference=step.get("reference"), reason=step.get("reason") or "",
+                                                  by=by, now=now))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def resolve_case(self, case_id: str, summary: str, by: str) -> dict:
+        """The unit settled the case without mediation (直接办结)."""
+        return self._answer(mediation.resolve(self._mediation(), case_id, "handled", summary, by, self.clock.now()))
+
+    @rpc
+    def figures(self, dimension: str) -> list[dict]:
+        return figures.read(self.store.mediation_figures, self.directory, dimension)
+
+    def _mediation(self) -> mediation.Mediation:
+        store = self.store
+        target = int(self.container.config.get("FQ_MEDIATION_TARGET_DAYS", 30))
+        return mediation.Mediation(store.mediations, store.mediation_cases, store.mediator_loads,
+                                   store.mediation_watches, store.mediation_figures, self.directory, target)
+
+    def _emit(self, events) -> None:
+        for event in events:
+            self.emit(event)
+
+    def _answer(self, events) -> dict:
+        self._emit(events)
+        return {"events": [{"type": e.type, **e.data.model_dump(mode="json")} for e in events]}
