@@ -12,11 +12,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from amqp.exceptions import NotFound
 from nameko.amqp.publish import UndeliverableMessage
-from nameko.exceptions import RemoteError, RpcTimeout
+from nameko.exceptions import RemoteError, RpcTimeout, get_module_path
+from nameko.exceptions import registry as remote_exceptions
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from fengqiao.lifecycle import IllegalTransition
+
 log = logging.getLogger("fengqiao.gateway.bridge")
+# A refused state change crosses the RPC boundary as itself, with its state and allowed actions.
+remote_exceptions[get_module_path(IllegalTransition)] = IllegalTransition
 
 
 class BusUnavailable(RuntimeError):
@@ -61,7 +66,7 @@ class RpcBridge:
     def _call(self, service: str, method: str, args: tuple):
         try:
             return getattr(getattr(self._proxy(), service), method)(*args)
-        except RemoteError:
+        except (RemoteError, IllegalTransition):  # the service answered: a refusal, not an outage
             raise
         except RpcTimeout as exc:
             self._discard_proxy()

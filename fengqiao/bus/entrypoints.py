@@ -19,9 +19,13 @@ SCAN_SECONDS_KEY = "FQ_DEADLINE_SCAN_SECONDS"
 
 
 class ReliableEventHandler(EventHandler):
-    def __init__(self, source_service: str, event_type: str, **kwargs):
+    """Handles one event type, or several of one source through one queue (a read model that
+    folds in many kinds of facts needs one queue per source, not one per kind)."""
+
+    def __init__(self, source_service: str, event_types: str | tuple[str, ...], **kwargs):
+        self.event_types = (event_types,) if isinstance(event_types, str) else tuple(event_types)
         super().__init__(
-            source_service, event_type, handler_type=SERVICE_POOL,
+            source_service, self.event_types[0], handler_type=SERVICE_POOL,
             reliable_delivery=True, requeue_on_error=True, **kwargs,
         )
 
@@ -30,14 +34,14 @@ class ReliableEventHandler(EventHandler):
         # Consumers are created at start from self.queue, so replacing the classic queue nameko
         # built with the declared quorum queue before then is enough.
         self.queue = topology.subscription_queue(
-            self.source_service, self.event_type, self.container.service_name, self.method_name,
+            self.source_service, self.event_types, self.container.service_name, self.method_name,
             int(self.container.config.get(DELIVERY_LIMIT_KEY, 5)),
         )
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         service = self.container.service_name
         if exc_info is None:
-            EVENTS_HANDLED.labels(service, self.event_type).inc()
+            EVENTS_HANDLED.labels(service, message.delivery_info.get("routing_key", self.event_type)).inc()
             self.queue_consumer.ack_message(message)
             return
         HANDLER_FAILURES.labels(service, self.method_name).inc()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amqp.exceptions import PreconditionFailed
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Queue, binding
 from nameko.constants import PERSISTENT
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
@@ -30,19 +30,22 @@ def event_exchange(source_service: str) -> Exchange:
     )
 
 
-def queue_name(source_service: str, event_type: str, service: str, method: str) -> str:
-    # nameko's SERVICE_POOL naming, so tools that know nameko recognise the queues.
-    return f"evt-{source_service}-{event_type}--{service}.{method}"
+def queue_name(source_service: str, event_types: str | tuple[str, ...], service: str, method: str) -> str:
+    # nameko's SERVICE_POOL naming, so tools that know nameko recognise the queues; a queue
+    # bound to several event types of one source says "*" for them.
+    event_types = (event_types,) if isinstance(event_types, str) else event_types
+    what = event_types[0] if len(event_types) == 1 else "*"
+    return f"evt-{source_service}-{what}--{service}.{method}"
 
 
 def subscription_queue(
-    source_service: str, event_type: str, service: str, method: str, delivery_limit: int
+    source_service: str, event_types: tuple[str, ...], service: str, method: str, delivery_limit: int
 ) -> Queue:
-    name = queue_name(source_service, event_type, service, method)
+    name = queue_name(source_service, event_types, service, method)
+    exchange = event_exchange(source_service)
     return Queue(
         name,
-        exchange=event_exchange(source_service),
-        routing_key=event_type,
+        bindings=[binding(exchange, routing_key=event_type) for event_type in event_types],
         durable=True,
         queue_arguments={
             "x-queue-type": "quorum",
@@ -69,7 +72,7 @@ class Subscription:
     service: str
     method: str
     source_service: str
-    event_type: str
+    event_types: tuple[str, ...]
 
 
 def subscriptions(service_classes) -> list[Subscription]:
@@ -82,7 +85,7 @@ def subscriptions(service_classes) -> list[Subscription]:
             for entrypoint in getattr(getattr(cls, method_name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
                 if isinstance(entrypoint, ReliableEventHandler):
                     found.append(Subscription(
-                        cls.name, method_name, entrypoint.source_service, entrypoint.event_type
+                        cls.name, method_name, entrypoint.source_service, entrypoint.event_types
                     ))
     return found
 
@@ -117,7 +120,7 @@ def declare_topology(amqp_uri: str, service_classes, delivery_limit: int) -> lis
     """Declare everything; returns the names of the queues declared. Safe to run again."""
     queues = [dead_letter_queue()]
     queues += [
-        subscription_queue(sub.source_service, sub.event_type, sub.service, sub.method, delivery_limit)
+        subscription_queue(sub.source_service, sub.event_types, sub.service, sub.method, delivery_limit)
         for sub in subscriptions(service_classes)
     ]
     queues += [rpc_queue(cls.name) for cls in service_classes if has_rpc(cls)]

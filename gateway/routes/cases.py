@@ -12,6 +12,7 @@ from fengqiao import labels
 from fengqiao.clock import isoformat
 from fengqiao.directory import REGION_CODE
 from fengqiao.events import Channel
+from fengqiao.lifecycle import IllegalTransition
 from fengqiao.privacy import mask_record
 from gateway import submissions
 from gateway.auth import CurrentCaller
@@ -105,6 +106,9 @@ async def call(state, service: str, method: str, *args, refusals: dict[str, int]
         return await state.rpc.call(service, method, *args)
     except BusUnavailable as exc:
         raise unavailable(exc) from exc
+    except IllegalTransition as exc:
+        raise Problem(409, "illegal-transition", "当前状态不允许此操作", str(exc), subject=exc.subject,
+                      current_state=exc.state, action=exc.action, allowed=exc.allowed, rule=exc.rule) from exc
     except RemoteError as exc:
         status = (refusals or {}).get(exc.exc_type)
         if status:

@@ -1,6 +1,7 @@
 """Follow-up: visits, satisfaction, reopening, closing, long-term monitoring. Entrypoints only."""
 from __future__ import annotations
 
+from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Clock, Emitter, Store
@@ -18,6 +19,7 @@ class FollowupService:
 
     store = Store(followup.FOLLOWUPS, followup.MONITORING, followup.VISIT_WATCHES)
     clock = Clock()
+    config = Config()
     emit = Emitter()
 
     @handle_event("mediation", "case_resolved")
@@ -72,7 +74,7 @@ class FollowupService:
         return self._answer(followup.release(self._followup(), case_id, reason=reason, by=by, now=self.clock.now()))
 
     def _followup(self) -> followup.Followup:
-        days = int(self.container.config.get("FQ_FOLLOWUP_VISIT_DAYS", 7))
+        days = int(self.config.get("FQ_FOLLOWUP_VISIT_DAYS", 7))
         return followup.Followup(self.store.followups, self.store.monitoring, self.store.visit_watches, days)
 
     def _emit(self, events) -> None:

@@ -1,6 +1,7 @@
 """Mediation: mediators, mediation cases, agreements, performance, judicial confirmation. Entrypoints only."""
 from __future__ import annotations
 
+from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store
@@ -20,6 +21,7 @@ class MediationService:
     store = Store(mediation.MEDIATIONS, mediation.CASES, mediation.LOADS, mediation.WATCHES, figures.FIGURES)
     directory = DirectoryFile()
     clock = Clock()
+    config = Config()
     emit = Emitter()
 
     @handle_event("routing", "case_assigned")
@@ -116,7 +118,7 @@ class MediationService:
 
     def _mediation(self) -> mediation.Mediation:
         store = self.store
-        target = int(self.container.config.get("FQ_MEDIATION_TARGET_DAYS", 30))
+        target = int(self.config.get("FQ_MEDIATION_TARGET_DAYS", 30))
         return mediation.Mediation(store.mediations, store.mediation_cases, store.mediator_loads,
                                    store.mediation_watches, store.mediation_figures, self.directory, target)
 

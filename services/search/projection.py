@@ -50,6 +50,7 @@ class Change:
     title: str
     detail: str
     stage: str | None = None  # the status's rank when it is not the status's own (see STAGE)
+    order: float | None = None  # the timeline rank when it is not the event type's own (EVENT_ORDER)
 
 
 def empty_view(case_id: str) -> dict:
@@ -99,8 +100,10 @@ def _assigned(view: dict, event: Event) -> Change:
     who = "" if data.by == "routing" else f"（{data.by}）"
     status = "transferred" if data.disposition == "legal_transfer" else "assigned"
     title = "依法导入法律程序" if status == "transferred" else KIND_TITLES[data.kind]
-    return Change(status, title, f"{data.unit_name}（{labels.LEVELS[data.level]}）：{data.reason}{lead}{who}",
-                  stage="reassigned" if data.kind == "reopen" else None)
+    if data.kind == "reopen":  # after the reopen it follows, even when stamped with the same time
+        return Change(status, title, f"{data.unit_name}（{labels.LEVELS[data.level]}）：{data.reason}{lead}{who}",
+                      stage="reassigned", order=EVENT_ORDER["case_reopened"] + 0.5)
+    return Change(status, title, f"{data.unit_name}（{labels.LEVELS[data.level]}）：{data.reason}{lead}{who}")
 
 
 def _returned(view: dict, event: Event) -> Change:
@@ -204,7 +207,7 @@ def _concluded(view: dict, event: Event) -> Change:
     if mediation is not None:
         mediation.update({"state": "concluded", "outcome": data.outcome})
     where = {"court": "（转诉讼）", "arbitration": "（转仲裁）"}.get(data.transferred_to or "", "")
-    return Change("assigned", labels.OUTCOMES[data.outcome], f"{data.reasons}{where}")
+    return Change("assigned", labels.OUTCOMES[data.outcome], f"{data.reasons}{where}", stage="reassigned")
 
 
 def _agreement_signed(view: dict, event: Event) -> Change:
@@ -402,10 +405,9 @@ def project(view: dict | None, view_id: str, event: Event,
         view["status"], view["status_at"] = change.status, event.occurred_at
         view["status_stage"] = change.stage or change.status
     entry = {"event_id": event.event_id, "type": event.type, "at": event.occurred_at,
-             "title": change.title, "detail": change.detail}
-    view["timeline"] = sorted(
-        [*view["timeline"], entry], key=lambda e: (e["at"], EVENT_ORDER[e["type"]], e["event_id"])
-    )
+             "title": change.title, "detail": change.detail,
+             "order": EVENT_ORDER[event.type] if change.order is None else change.order}
+    view["timeline"] = sorted([*view["timeline"], entry], key=lambda e: (e["at"], e["order"], e["event_id"]))
     view["applied_events"] = [*view["applied_events"], event.event_id]
     return view
 

@@ -5,7 +5,7 @@ from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Store
 from fengqiao.bus.entrypoints import handle_event
-from fengqiao.events import CATALOG, parse_event
+from fengqiao.events import CATALOG, InvalidEvent, parse_event
 from services.search import projection, queries
 
 
@@ -27,19 +27,22 @@ class SearchService:
         return {"items": [projection.public_view(v) for v in page.items], "next_cursor": page.next_cursor,
                 "total": total}
 
-    def _project(self, message, event_type: str) -> None:
-        projection.apply(self.store.case_views, parse_event(message, event_type))
 
 
-def _projector(event_type: str):
-    @handle_event(CATALOG[event_type].source, event_type)
+def _projector(source: str, event_types: tuple[str, ...]):
+    @handle_event(source, event_types)
     def project(self, message):
-        self._project(message, event_type)
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind not in event_types:
+            raise InvalidEvent(f"search does not project {kind!r} from {source}")
+        projection.apply(self.store.case_views, parse_event(message, kind))
 
-    project.__name__ = project.__qualname__ = f"project_{event_type}"
+    project.__name__ = project.__qualname__ = f"project_{source}_events"
     return project
 
 
-# One handler (and so one queue) per event the projection folds in; nameko finds them on the class.
-for _event_type in projection.PROJECTIONS:
-    setattr(SearchService, f"project_{_event_type}", _projector(_event_type))
+# One handler, and so one queue, per source service, bound to every event type of that source
+# the projection folds in; nameko finds the handlers on the class.
+for _source in sorted({CATALOG[t].source for t in projection.PROJECTIONS}):
+    _types = tuple(t for t in projection.PROJECTIONS if CATALOG[t].source == _source)
+    setattr(SearchService, f"project_{_source}_events", _projector(_source, _types))

@@ -9,13 +9,17 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 import pytest
 
+from fengqiao.clock import isoformat
+
 ADMIN_KEY = "e2e-admin-key"
+START = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
 
 
 def free_port() -> int:
@@ -46,6 +50,23 @@ def view_when(client: httpx.Client, case_id: str, ready, what: str, timeout: flo
         return view if view.get("status") and ready(view) else None
 
     return wait_until(fetch, timeout, what)
+
+
+class FileClockControl:
+    """The platform's clock (FQ_CLOCK_FILE), moved by the test."""
+
+    def __init__(self, path):
+        self.path, self.now = path, START
+        self.set(START)
+
+    def set(self, moment: datetime) -> None:
+        self.now = moment
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(isoformat(moment), encoding="utf-8")
+        tmp.replace(self.path)  # atomic: a reader never sees half a timestamp
+
+    def advance(self, **delta) -> None:
+        self.set(self.now + timedelta(**delta))
 
 
 @dataclass

@@ -2,29 +2,9 @@
 lead, deadlines warned and escalated as the clock moves, returns, reassignment, re-grading."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import pytest
 
-from fengqiao.clock import isoformat
-from tests.e2e.conftest import start_platform, stop_platform, view_when
-
-START = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
-
-
-class FileClockControl:
-    def __init__(self, path):
-        self.path, self.now = path, START
-        self.set(START)
-
-    def set(self, moment: datetime) -> None:
-        self.now = moment
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(isoformat(moment), encoding="utf-8")
-        tmp.replace(self.path)  # atomic: a reader never sees half a timestamp
-
-    def advance(self, **delta) -> None:
-        self.set(self.now + timedelta(**delta))
+from tests.e2e.conftest import FileClockControl, start_platform, stop_platform, view_when
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,10 @@ def test_a_report_becomes_an_assigned_case_view(runner_factory, config):
     search = next(c for c in runner.containers if c.service_name == "search")
     report = report_submitted(config["FQ_CLOCK"].now(), region_code=None, address="奈曼旗大沁他拉镇西湖村",
                               text="来电人反映邻居家的树挡住了院子里的阳光，树根把院墙拱裂了。")
-    with entrypoint_waiter(search, "project_case_assigned", timeout=20):
+    def assigned(worker_ctx, result, exc_info):
+        return worker_ctx.args[0]["type"] == "case_assigned"
+
+    with entrypoint_waiter(search, "project_routing_events", callback=assigned, timeout=20):
         publish(config, report)
     with ClusterRpcProxy(config, timeout=10) as rpc:
         view = rpc.search.get_case(report.case_id)

@@ -1,0 +1,216 @@
+"""Mediation: mediators, mediation cases, sessions, outcomes, agreements and their PDF,
+performance and judicial confirmation; and the figures the screen shows."""
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from fengqiao import labels
+from fengqiao.clock import isoformat
+from fengqiao.directory import REGION_CODE
+from fengqiao.privacy import valid_id_number
+from gateway.auth import CurrentCaller
+from gateway.problems import Problem
+from gateway.routes.cases import call, for_caller
+from services.intake.channels.base import local_time
+from services.mediation import document
+
+router = APIRouter(prefix="/api/v1", tags=["mediation"])
+REFUSALS = {"MediationNotFound": 404, "MediationRefused": 422}
+Category = Literal[tuple(labels.CATEGORIES)]  # type: ignore[valid-type]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartyIn(_Body):
+    name: str = Field(min_length=1, max_length=100, examples=["张桂兰"])
+    role: Literal["applicant", "respondent", "party", "third_party"] = Field(
+        description="申请人 / 被申请人 / 当事人 / 第三人")
+    kind: Literal["person", "organisation"] = "person"
+    phone: str | None = Field(None, pattern=r"^[\d\-+ ]{7,20}$", examples=["13912345678"])
+    id_number: str | None = Field(None, description="居民身份证号 (18 digits, checked)")
+
+    @field_validator("id_number")
+    @classmethod
+    def _valid_id(cls, number: str | None) -> str | None:
+        if number is not None and not valid_id_number(number):
+            raise ValueError("not a valid resident ID number (GB 11643: 18 characters, check digit)")
+        return number
+
+
+class OpenMediation(_Body):
+    case_id: str = Field(min_length=1, max_length=64)
+    origin: Literal["assignment", "court", "police", "petition"] = Field(
+        "assignment", description="交办, or a referral: 诉调 (court), 警调 (police), 访调 (petition)")
+    referral_no: str | None = Field(None, max_length=100, description="the referring body's number; required for "
+                                                                      "referrals")
+    parties: list[PartyIn] = Field(min_length=2, max_length=50)
+    mediator_ids: list[str] = Field(min_length=1, max_length=5, description="one mediator, or a panel of up to 5")
+    committee_id: str | None = Field(None, max_length=100, description="default: the first mediator's committee")
+
+    @model_validator(mode="after")
+    def _referral_numbered(self) -> OpenMediation:
+        if self.origin != "assignment" and not self.referral_no:
+            raise ValueError(f"referral_no is required for a {self.origin} referral")
+        return self
+
+
+class SessionIn(_Body):
+    held_at: datetime = Field(description="ISO 8601; a time without zone is Beijing time")
+    mode: Literal["in_person", "video", "phone"]
+    place: str | None = Field(None, max_length=200)
+    attendees: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(min_length=1, max_length=50)
+    notes: str = Field(min_length=1, max_length=5000)
+
+
+class OutcomeIn(_Body):
+    outcome: Literal["no_agreement", "withdrawn", "transferred"] = Field(
+        description="an agreement is signed at /agreement instead")
+    reasons: str = Field(min_length=1, max_length=2000)
+    transferred_to: Literal["court", "arbitration"] | None = None
+
+    @model_validator(mode="after")
+    def _transfer_names_where(self) -> OutcomeIn:
+        if (self.outcome == "transferred") != (self.transferred_to is not None):
+            raise ValueError("transferred_to is required for, and only for, outcome transferred")
+        return self
+
+
+class ObligationIn(_Body):
+    party: str = Field(min_length=1, max_length=100, description="who owes it")
+    description: str = Field(min_length=1, max_length=1000)
+    amount: float | None = Field(None, ge=0, le=1e11, description="yuan")
+    due_date: date | None = Field(None, description="performed by the end of this day (Beijing time)")
+
+
+class AgreementIn(_Body):
+    facts: str = Field(min_length=1, max_length=5000, description="纠纷主要事实、争议事项")
+    obligations: list[ObligationIn] = Field(max_length=50, description="协议内容: who owes what by when")
+    performance_method: str = Field("", max_length=2000, description="履行方式、时限")
+
+
+class PerformanceIn(_Body):
+    note: str = Field("", max_length=1000)
+
+
+class ConfirmationIn(_Body):
+    action: Literal["apply", "decide", "extend", "rule"] = Field(
+        description="apply (parties apply), decide (court accepts or not), extend (ruling +10 days), rule")
+    court: str | None = Field(None, min_length=1, max_length=200)
+    accepted: bool | None = None
+    result: Literal["confirmed", "rejected"] | None = None
+    reference: str | None = Field(None, max_length=100, description="the court's case number")
+    reason: str | None = Field(None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _fields_of_the_step(self) -> ConfirmationIn:
+        needed = {"apply": "court", "decide": "accepted", "rule": "result"}.get(self.action)
+        if needed and getattr(self, needed) is None:
+            raise ValueError(f"{needed} is required for action {self.action}")
+        return self
+
+
+@router.get("/mediators")
+async def list_mediators(request: Request, caller: CurrentCaller,
+                         region: Annotated[str | None, Query(pattern=REGION_CODE.pattern)] = None,
+                         category: Category | None = None,
+                         case_id: Annotated[str | None, Query(max_length=64)] = None) -> dict:
+    """Mediators with their grade, specialties, committee and current load; with ``case_id``,
+    the best suited for that case first, with the reasons."""
+    state = request.app.state
+    if case_id:
+        return {"items": await call(state, "mediation", "suggest_mediators", case_id, 10, refusals=REFUSALS)}
+    return {"items": await call(state, "mediation", "list_mediators", region, category)}
+
+
+@router.post("/mediations", status_code=201)
+async def open_mediation(body: OpenMediation, request: Request, response: Response, caller: CurrentCaller) -> dict:
+    """Open a mediation for an assigned case (交办) or a referral (诉调, 警调, 访调)."""
+    request_data = body.model_dump(mode="json", exclude={"case_id"})
+    answer = await call(request.app.state, "mediation", "open_mediation", body.case_id, request_data,
+                        caller.client_id, refusals=REFUSALS)
+    mediation_id = answer["events"][0]["mediation_id"]
+    response.headers["Location"] = f"/api/v1/mediations/{mediation_id}"
+    return {"id": mediation_id, **answer}
+
+
+@router.get("/mediations/figures")
+async def mediation_figures(request: Request, caller: CurrentCaller,
+                            by: Literal["all", "region", "level", "category", "committee"] = "all") -> dict:
+    """Cases mediated, success and performance rates, confirmations, amounts and parties."""
+    return {"by": by, "items": await call(request.app.state, "mediation", "figures", by)}
+
+
+@router.get("/mediations")
+async def mediations_of_case(request: Request, caller: CurrentCaller,
+                             case_id: Annotated[str, Query(min_length=1, max_length=64)]) -> dict:
+    items = await call(request.app.state, "mediation", "mediations_of_case", case_id)
+    return {"items": [for_caller(m, caller) for m in items]}
+
+
+@router.get("/mediations/{mediation_id}")
+async def get_mediation(mediation_id: str, request: Request, caller: CurrentCaller) -> dict:
+    return for_caller(await call(request.app.state, "mediation", "get_mediation", mediation_id, refusals=REFUSALS),
+                      caller)
+
+
+@router.post("/mediations/{mediation_id}/sessions")
+async def log_session(mediation_id: str, body: SessionIn, request: Request, caller: CurrentCaller) -> dict:
+    session = {**body.model_dump(mode="json"), "held_at": isoformat(local_time(body.held_at))}
+    return await call(request.app.state, "mediation", "log_session", mediation_id, session, caller.client_id,
+                      refusals=REFUSALS)
+
+
+@router.post("/mediations/{mediation_id}/outcome")
+async def conclude(mediation_id: str, body: OutcomeIn, request: Request, caller: CurrentCaller) -> dict:
+    """End the mediation without an agreement: none reached, withdrawn, or transferred."""
+    return await call(request.app.state, "mediation", "conclude", mediation_id, body.outcome, body.reasons,
+                      body.transferred_to, caller.client_id, refusals=REFUSALS)
+
+
+@router.post("/mediations/{mediation_id}/agreement")
+async def sign_agreement(mediation_id: str, body: AgreementIn, request: Request, caller: CurrentCaller) -> dict:
+    """The agreement signed and sealed (调解协议书): it takes effect now."""
+    return await call(request.app.state, "mediation", "sign_agreement", mediation_id, body.model_dump(mode="json"),
+                      caller.client_id, refusals=REFUSALS)
+
+
+@router.get("/mediations/{mediation_id}/agreement.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def agreement_pdf(mediation_id: str, request: Request, caller: CurrentCaller) -> Response:
+    """The 人民调解协议书 as PDF; contact data masked unless the caller may see it."""
+    state = request.app.state
+    mediation = await call(state, "mediation", "get_mediation", mediation_id, refusals=REFUSALS)
+    if not mediation.get("agreement"):
+        raise Problem(409, "illegal-transition", "尚无调解协议", f"mediation {mediation_id} has no signed agreement",
+                      current_state=mediation["state"])
+    case = await call(state, "search", "get_case", mediation["case_id"])
+    try:
+        pdf = await asyncio.to_thread(document.render, mediation, (case or {}).get("number"),
+                                      unmasked=caller.may_see_pii, font=state.settings.document_font)
+    except document.FontMissing as exc:
+        raise Problem(503, "document-font-missing", "缺少中文字体，无法生成协议书", str(exc)) from exc
+    filename = f"agreement-{mediation_id}.pdf"
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{filename}"'})
+
+
+@router.post("/mediations/{mediation_id}/obligations/{obligation_no}/performance")
+async def record_performance(mediation_id: str, obligation_no: int, body: PerformanceIn, request: Request,
+                             caller: CurrentCaller) -> dict:
+    """An obligation of the agreement was performed (履行)."""
+    return await call(request.app.state, "mediation", "record_performance", mediation_id, obligation_no, body.note,
+                      caller.client_id, refusals=REFUSALS)
+
+
+@router.post("/mediations/{mediation_id}/confirmation")
+async def confirmation(mediation_id: str, body: ConfirmationIn, request: Request, caller: CurrentCaller) -> dict:
+    """A step of judicial confirmation (司法确认): apply, the court's decision, an extension, the ruling."""
+    return await call(request.app.state, "mediation", "confirmation", mediation_id,
+                      body.model_dump(mode="json", exclude_none=True), caller.client_id, refusals=REFUSALS)

@@ -1,0 +1,166 @@
+"""Mediation and follow-up through the running platform on a fake clock: a case from posting to
+closing through mediation, an agreement (its PDF read back), judicial confirmation, performance
+and a satisfied visit; a case reopened on 不满意 that reaches a second unit; monitoring checks
+that fall due as the clock moves."""
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from pypdf import PdfReader
+
+from tests.e2e.conftest import START, FileClockControl, start_platform, stop_platform, view_when
+
+COMMUNITY = "150102001001"  # 清泉街社区, 新城区
+
+
+@pytest.fixture(scope="module")
+def clocked(tmp_path_factory, vhost_uri):
+    tmp = tmp_path_factory.mktemp("mediation")
+    clock = FileClockControl(tmp / "clock.txt")
+    running = start_platform(tmp, vhost_uri, FQ_CLOCK_FILE=str(clock.path), FQ_DEADLINE_SCAN_SECONDS="0.2")
+    yield running, clock
+    stop_platform(running)
+
+
+def post(client, order_no: str, text: str, phone: str) -> str:
+    response = client.post("/api/v1/intake/hotline_12345", json={
+        "order_no": order_no, "call_time": "2026-11-23T08:55:00+08:00", "caller_phone": phone,
+        "content": text, "region_code": COMMUNITY})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def ok(response, status: int = 200) -> dict:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def refused(response, state: str) -> dict:
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert problem["current_state"] == state, problem
+    return problem
+
+
+def test_a_case_travels_from_posting_to_closing_through_mediation(clocked):
+    platform, clock = clocked
+    with platform.client() as client:
+        case_id = post(client, "M-1", "来电人反映楼上住户卫生间漏水，自家天花板发霉，多次协商无果，要求赔偿维修费。",
+                       "13912345678")
+        view_when(client, case_id, lambda v: v["status"] == "assigned", "assigned")
+
+        suggested = ok(client.get("/api/v1/mediators", params={"case_id": case_id}))["items"]
+        assert suggested and suggested[0]["score"] >= suggested[-1]["score"]
+        assert any(r.startswith("属地") for r in suggested[0]["reasons"])
+        opened = ok(client.post("/api/v1/mediations", json={
+            "case_id": case_id, "mediator_ids": [suggested[0]["id"]],
+            "parties": [{"name": "张桂兰", "role": "applicant", "phone": "13912345678"},
+                        {"name": "李建国", "role": "respondent", "phone": "13800001111"}]}), 201)
+        mediation = opened["id"]
+        view_when(client, case_id, lambda v: v["status"] == "mediating", "mediating")
+        refused(client.post(f"/api/v1/cases/{case_id}/close", json={}), "unresolved")
+
+        ok(client.post(f"/api/v1/mediations/{mediation}/sessions", json={
+            "held_at": "2026-11-24T14:00:00", "mode": "in_person", "place": "清泉街社区调解室",
+            "attendees": ["张桂兰", "李建国"], "notes": "双方同意由李建国承担维修费用并赔礼道歉。"}))
+        due = (START + timedelta(days=10)).date().isoformat()
+        ok(client.post(f"/api/v1/mediations/{mediation}/agreement", json={
+            "facts": "李建国家卫生间防水层老化漏水，致张桂兰家天花板发霉，双方就维修与赔偿发生争议。",
+            "obligations": [{"party": "李建国", "description": "赔偿张桂兰维修费", "amount": 3500, "due_date": due},
+                            {"party": "李建国", "description": "重做卫生间防水层", "due_date": due}],
+            "performance_method": "维修费通过银行转账一次付清；防水工程完工后由社区网格员验收。"}))
+        view_when(client, case_id, lambda v: v["status"] == "agreed", "agreed")
+
+        late = refused(client.post(f"/api/v1/mediations/{mediation}/sessions", json={
+            "held_at": "2026-11-25T14:00:00", "mode": "phone", "attendees": ["张桂兰"], "notes": "补充"}), "agreed")
+        assert late["allowed"] == ["apply_confirmation", "record_performance"] and late["action"] == "log_session"
+
+        pdf = client.get(f"/api/v1/mediations/{mediation}/agreement.pdf")
+        assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)
+        for expected in ("人民调解协议书", "清泉街社区人民调解委员会", "申请人：张桂兰", "被申请人：李建国",
+                         "3,500.00元", "天花板发霉", "银行转账", "司法确认", "人民调解委员会（印章）",
+                         suggested[0]["name"]):
+            assert expected in text, expected
+        assert "139****5678" in text and "13912345678" not in text  # the admin key may not see phone numbers
+
+        ok(client.post(f"/api/v1/mediations/{mediation}/confirmation", json={"action": "apply",
+                                                                             "court": "新城区人民法院"}))
+        ok(client.post(f"/api/v1/mediations/{mediation}/confirmation", json={
+            "action": "decide", "accepted": True, "reference": "(2026)内0102民特12号"}))
+        ok(client.post(f"/api/v1/mediations/{mediation}/confirmation", json={
+            "action": "rule", "result": "confirmed", "reference": "(2026)内0102民特12号"}))
+
+        clock.advance(days=9)  # the obligations fall due in under 48 hours
+        view_when(client, case_id, lambda v: any(e["title"] == "调解临期预警" and "履行期限" in e["detail"]
+                                                 for e in v["timeline"]), "obligation warned")
+        ok(client.post(f"/api/v1/mediations/{mediation}/obligations/1/performance", json={"note": "已转账"}))
+        ok(client.post(f"/api/v1/mediations/{mediation}/obligations/2/performance", json={"note": "已验收"}))
+        resolved = view_when(client, case_id, lambda v: v["status"] == "resolved" and v.get("followup"), "resolved")
+        assert resolved["resolution"]["resolution"] == "mediated"
+
+        waiting = refused(client.post(f"/api/v1/cases/{case_id}/close", json={}), "awaiting_visit")
+        assert "销账必回访" in waiting["rule"] and waiting["allowed"] == ["record_visit", "reopen"]
+        ok(client.post(f"/api/v1/followups/{case_id}/visits", json={
+            "method": "phone", "resolved": True, "satisfaction": "满意", "notes": "群众对调解结果表示满意"}))
+        ok(client.post(f"/api/v1/cases/{case_id}/close", json={"note": "回访满意，予以销号"}))
+        closed = view_when(client, case_id, lambda v: v["status"] == "closed", "closed")
+
+        figures = ok(client.get("/api/v1/mediations/figures", params={"by": "region"}))["items"]
+    titles = [e["title"] for e in closed["timeline"]]
+    for step in ("受理登记", "分派", "启动调解", "调解会", "达成调解协议", "申请司法确认", "司法确认受理",
+                 "司法确认裁定", "调解临期预警", "履行", "协议履行完毕", "化解办结", "安排回访", "回访", "办结销号"):
+        assert step in titles, step
+    assert titles.index("启动调解") < titles.index("达成调解协议") < titles.index("化解办结") < titles.index("办结销号")
+    county = next(row for row in figures if row["key"] == "150102")
+    assert county["name"] == "新城区" and county["agreed"] >= 1 and county["performed"] >= 1
+    assert county["confirmed"] >= 1 and county["amount"] >= 3500 and county["parties"] >= 2
+
+
+def test_an_unsatisfied_visit_reopens_the_case_and_a_second_unit_gets_it(clocked):
+    platform, _ = clocked
+    with platform.client() as client:
+        case_id = post(client, "M-2", "来电人反映楼下烧烤店油烟直排，熏得家里窗户不敢开，多次反映无果。", "13912340002")
+        first = view_when(client, case_id, lambda v: v["status"] == "assigned", "assigned")["assignment"]
+        ok(client.post(f"/api/v1/cases/{case_id}/resolve", json={"summary": "已责令店家加装油烟净化器"}))
+        view_when(client, case_id, lambda v: v["status"] == "resolved" and v.get("followup"), "resolved")
+        answer = ok(client.post(f"/api/v1/followups/{case_id}/visits", json={
+            "method": "in_person", "resolved": False, "satisfaction": "unsatisfied", "notes": "净化器装了但没开"}))
+        assert [e["type"] for e in answer["events"]] == ["followup_done", "case_reopened"]
+        again = view_when(client, case_id, lambda v: v["status"] == "assigned" and v["assignment"]["kind"] == "reopen",
+                          "reassigned after the reopen")
+        refused(client.post(f"/api/v1/cases/{case_id}/close", json={}), "reopened")
+    assert again["assignment"]["unit_id"] != first["unit_id"]
+    assert again["reopens"] == 1
+    titles = [e["title"] for e in again["timeline"]]
+    assert titles.index("回访") < titles.index("重新打开") < titles.index("重新交办")
+
+
+def test_monitoring_checks_fall_due_and_block_closing_until_released(clocked):
+    platform, clock = clocked
+    with platform.client() as client:
+        case_id = post(client, "M-3", "来电人反映与邻居因宅基地边界多年不和，此前已调解，但双方仍互不理睬、时有口角。",
+                       "13912340003")
+        view_when(client, case_id, lambda v: v["status"] == "assigned", "assigned")
+        ok(client.post(f"/api/v1/cases/{case_id}/resolve", json={"summary": "已重新丈量并确认边界"}))
+        view_when(client, case_id, lambda v: v["status"] == "resolved" and v.get("followup"), "resolved")
+        ok(client.post(f"/api/v1/followups/{case_id}/visits", json={
+            "method": "phone", "resolved": True, "satisfaction": "基本满意", "notes": "表面接受，心里仍有疙瘩"}))
+        ok(client.post(f"/api/v1/followups/{case_id}/monitoring", json={
+            "reason": "事了心不顺", "interval_days": 7, "note": "每周由网格员走访"}), 201)
+        blocked = refused(client.post(f"/api/v1/cases/{case_id}/close", json={}), "monitoring")
+        assert blocked["allowed"] == ["release_monitoring"]
+
+        clock.advance(days=7)
+        view_when(client, case_id, lambda v: any(e["title"] == "管控回查到期" for e in v["timeline"]), "check due")
+        clock.advance(days=1)
+        late = view_when(client, case_id, lambda v: any("已逾期1天" in e["detail"] for e in v["timeline"]),
+                         "a missed check alerts again the next day")
+        assert late["monitoring"]["active"] is True
+        ok(client.post(f"/api/v1/followups/{case_id}/monitoring/checks", json={"note": "双方已能正常打招呼"}))
+        ok(client.post(f"/api/v1/followups/{case_id}/monitoring/release", json={"reason": "关系缓和，解除管控"}))
+        ok(client.post(f"/api/v1/cases/{case_id}/close", json={}))
+        view_when(client, case_id, lambda v: v["status"] == "closed", "closed")
