@@ -100,6 +100,10 @@ async def accept_one(request: Request, response: Response, caller, report: Repor
     return Accepted(id=receipt.case_id, number=receipt.number)
 
 
+REFUSAL_PROBLEMS = {404: ("not-found", "资源不存在"), 409: ("refused", "操作不被允许"),
+                    422: ("refused", "请求无法执行")}
+
+
 async def call(state, service: str, method: str, *args, refusals: dict[str, int] | None = None):
     """An RPC through the bridge, with the bus's failures turned into problems."""
     try:
@@ -112,8 +116,8 @@ async def call(state, service: str, method: str, *args, refusals: dict[str, int]
     except RemoteError as exc:
         status = (refusals or {}).get(exc.exc_type)
         if status:
-            raise Problem(status, "refused" if status == 409 else "not-found",
-                          "操作不被允许" if status == 409 else "资源不存在", exc.value) from exc
+            slug, title = REFUSAL_PROBLEMS[status]
+            raise Problem(status, slug, title, exc.value) from exc
         raise Problem(502, "upstream-error", "后端服务出错", f"{service}: {exc.exc_type}") from exc
 
 
