@@ -5,6 +5,8 @@ tests put a ``FakeClock`` or a temporary store URI in that config instead.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nameko.events import EventDispatcher
 from nameko.extensions import DependencyProvider
 
@@ -69,6 +71,22 @@ class DirectoryFile(DependencyProvider):
         return self.directory
 
 
+class Emit:
+    """What a service's ``emit`` is: call it with one event, or ``all`` with a command's events
+    to publish them and get the RPC answer that lists them."""
+
+    def __init__(self, send: Callable[[Event], None]):
+        self._send = send
+
+    def __call__(self, event: Event) -> None:
+        self._send(event)
+
+    def all(self, events: list[Event]) -> dict:
+        for event in events:
+            self._send(event)
+        return {"events": [{"type": e.type, **e.data.model_dump(mode="json")} for e in events]}
+
+
 class Emitter(EventDispatcher):
     """Publishes catalog events on this service's exchange, with publisher confirms."""
 
@@ -76,9 +94,9 @@ class Emitter(EventDispatcher):
         dispatch = super().get_dependency(worker_ctx)
         service = self.container.service_name
 
-        def emit(event: Event) -> None:
+        def send(event: Event) -> None:
             if event.source != service:
                 raise ValueError(f"{service} cannot emit {event.type}, which belongs to {event.source}")
             dispatch(event.type, event.to_message())
 
-        return emit
+        return Emit(send)

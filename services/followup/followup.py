@@ -19,7 +19,7 @@ from fengqiao import watches
 from fengqiao.clock import isoformat, parse_iso
 from fengqiao.events import Event, make_event
 from fengqiao.lifecycle import IllegalTransition, Lifecycle
-from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index, Order
+from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index, Order, changes
 
 FOLLOWUPS = CollectionSpec("followups", [Index(("state",))])
 MONITORING = CollectionSpec("monitoring", [Index(("state", "next_alert_at"))])
@@ -36,7 +36,6 @@ MONITOR = Lifecycle("长效管控", {"active": {"record_check": "active", "relea
 SATISFIED = ("satisfied", "basically_satisfied")
 ALERT_EVERY = timedelta(days=1)
 SCAN_LIMIT = 500
-MAX_CONFLICT_RETRIES = 20
 CLOSE_RULE = "销账必回访：须经回访、问题解决且群众满意后方可办结"
 
 
@@ -57,18 +56,6 @@ def _existing(f: Followup, case_id: str, action: str, rule: str) -> dict:
     if doc is None:
         raise IllegalTransition("案件", "unresolved", action, [], rule)
     return doc
-
-
-def _update(collection: Collection, doc_id: str, change) -> tuple[dict, bool]:
-    for _ in range(MAX_CONFLICT_RETRIES):
-        doc = collection.get(doc_id)
-        changes = change(doc)
-        if changes is None:
-            return doc, False
-        updated = collection.update(doc_id, changes, expected_version=doc["version"])
-        if updated:
-            return updated, True
-    raise RuntimeError(f"{doc_id}: gave up after {MAX_CONFLICT_RETRIES} write conflicts")
 
 
 # --- visits ----------------------------------------------------------------------------------
@@ -94,7 +81,7 @@ def plan_visit(f: Followup, resolved: Event) -> list[Event]:
             numbered = {**visit, "visit_no": len(current["visits"]) + 1}
             return {"state": "awaiting_visit", "visits": [*current["visits"], numbered]}
 
-        doc, _ = _update(f.followups, resolved.case_id, change)
+        doc, _ = changes.update(f.followups, resolved.case_id, change)
     latest = doc["visits"][-1]
     watches.watch(f.watches, {"id": f"{doc['id']}/visit/{latest['visit_no']}", "case_id": doc["id"], "kind": "visit",
                               "visit_no": latest["visit_no"]}, parse_iso(latest["due_at"]),
@@ -112,13 +99,13 @@ def record_visit(f: Followup, case_id: str, *, method: str, resolved: bool, sati
         LIFECYCLE.next(doc["state"], "record_visit", "回访在案件化解后进行")
         visit = {**doc["visits"][-1], "state": "done", "method": method, "resolved": resolved,
                  "satisfaction": satisfaction, "notes": notes, "visited_at": isoformat(now), "by": by}
-        changes = {"visits": [*doc["visits"][:-1], visit], "state": "satisfied" if content else "reopened"}
+        result = {"visits": [*doc["visits"][:-1], visit], "state": "satisfied" if content else "reopened"}
         if not content:
-            changes["reopen_no"] = doc["reopen_no"] + 1
-        return changes
+            result["reopen_no"] = doc["reopen_no"] + 1
+        return result
 
     _existing(f, case_id, "record_visit", "案件尚未化解，没有待回访的记录")
-    doc, _ = _update(f.followups, case_id, change)
+    doc, _ = changes.update(f.followups, case_id, change)
     visit = doc["visits"][-1]
     watches.close(f.watches, f"{case_id}/visit/{visit['visit_no']}", "met")
     done = make_event("followup_done", case_id, {k: visit[k] for k in (
@@ -140,7 +127,7 @@ def _reopened_event(doc: dict, reason: str, by: str, at: str, after_visit: int |
 def reopen(f: Followup, case_id: str, *, reason: str, by: str, now: datetime) -> list[Event]:
     """Staff reopen a resolved or closed case (the matter resurfaced)."""
     _existing(f, case_id, "reopen", "只有已化解或已办结的案件可以重新打开")
-    doc, _ = _update(f.followups, case_id, lambda d: {
+    doc, _ = changes.update(f.followups, case_id, lambda d: {
         "state": LIFECYCLE.next(d["state"], "reopen"), "reopen_no": d["reopen_no"] + 1})
     return [_reopened_event(doc, reason, by, isoformat(now), None)]
 
@@ -152,7 +139,7 @@ def close(f: Followup, case_id: str, *, note: str, by: str, now: datetime) -> li
     watch = f.monitoring.get(case_id)
     if watch and watch["state"] == "active":
         raise IllegalTransition("案件", "monitoring", "close", ["release_monitoring"], "长效管控中的案件须先解除管控")
-    doc, _ = _update(f.followups, case_id, lambda d: {
+    doc, _ = changes.update(f.followups, case_id, lambda d: {
         "state": LIFECYCLE.next(d["state"], "close", CLOSE_RULE),
         "closed": {"note": note, "by": by, "at": isoformat(now), "visit_no": d["visits"][-1]["visit_no"]}})
     closed = doc["closed"]
@@ -183,7 +170,7 @@ def start_monitoring(f: Followup, case_id: str, *, reason: str, interval_days: i
         except DuplicateKeyError:
             return start_monitoring(f, case_id, reason=reason, interval_days=interval_days, note=note, by=by, now=now)
     else:
-        doc, _ = _update(f.monitoring, case_id, lambda d: {
+        doc, _ = changes.update(f.monitoring, case_id, lambda d: {
             **fields, "state": MONITOR.next(d["state"], "start", "该案件已在长效管控中"), "period": d["period"] + 1})
     return [make_event("monitoring_started", case_id, {
         "reason": doc["reason"], "note": doc["note"], "interval_days": doc["interval_days"],
@@ -208,7 +195,7 @@ def record_check(f: Followup, case_id: str, *, note: str, by: str, now: datetime
         return {"checks": [*doc["checks"], check], "check_no": doc["check_no"] + 1, "due_at": isoformat(due),
                 "next_alert_at": isoformat(due)}
 
-    doc, _ = _update(f.monitoring, case_id, change)
+    doc, _ = changes.update(f.monitoring, case_id, change)
     check = doc["checks"][-1]
     return [make_event("monitoring_checked", case_id, {"check_no": check["check_no"], "note": note, "by": by,
                                                        "next_check_at": doc["due_at"]},
@@ -217,7 +204,7 @@ def record_check(f: Followup, case_id: str, *, note: str, by: str, now: datetime
 
 def release(f: Followup, case_id: str, *, reason: str, by: str, now: datetime) -> list[Event]:
     _monitored(f, case_id, "release")
-    doc, _ = _update(f.monitoring, case_id, lambda d: {
+    doc, _ = changes.update(f.monitoring, case_id, lambda d: {
         "state": MONITOR.next(d["state"], "release"), "released": {"reason": reason, "by": by, "at": isoformat(now)}})
     return [make_event("monitoring_released", case_id, {"reason": reason, "by": by}, occurred_at=isoformat(now),
                        discriminator=doc["period"])]
@@ -229,8 +216,8 @@ def check_monitoring(f: Followup, now: datetime) -> list[Event]:
     due_now = f.monitoring.find({"state": "active", "next_alert_at": {"$lte": isoformat(now)}},
                                 order=Order("next_alert_at"), limit=SCAN_LIMIT).items
     for doc in due_now:
-        changes = {"next_alert_at": isoformat(now + ALERT_EVERY)}
-        if not f.monitoring.update(doc["id"], changes, expected_version=doc["version"]):
+        if not f.monitoring.update(doc["id"], {"next_alert_at": isoformat(now + ALERT_EVERY)},
+                                   expected_version=doc["version"]):
             continue  # another worker took it
         overdue_days = max(0, (now - parse_iso(doc["due_at"])).days)
         events.append(make_event("monitoring_check_due", doc["id"], {

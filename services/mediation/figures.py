@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from fengqiao import labels
 from fengqiao.directory import Directory
-from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index
+from fengqiao.store import Collection, CollectionSpec, Index, changes
 
 FIGURES = CollectionSpec("mediation_figures", [Index(("dimension",))])
 DIMENSIONS = ("all", "region", "level", "category", "committee")
 FIELDS = ("opened", "mediated", "agreed", "performed", "confirmed", "amount", "parties")
-MAX_CONFLICT_RETRIES = 20
 
 
 def _keys(mediation: dict) -> list[tuple[str, str]]:
@@ -31,19 +30,8 @@ def count(figures: Collection, mediation: dict, **deltas: float) -> None:
 
 
 def _add(figures: Collection, doc_id: str, dimension: str, key: str, deltas: dict) -> None:
-    for _ in range(MAX_CONFLICT_RETRIES):
-        doc = figures.get(doc_id)
-        if doc is None:
-            try:
-                figures.insert({"id": doc_id, "dimension": dimension, "key": key,
-                                **{f: deltas.get(f, 0) for f in FIELDS}})
-                return
-            except DuplicateKeyError:
-                continue
-        changes = {f: doc[f] + v for f, v in deltas.items()}
-        if figures.update(doc_id, changes, expected_version=doc["version"]):
-            return
-    raise RuntimeError(f"mediation figures {doc_id}: gave up after {MAX_CONFLICT_RETRIES} write conflicts")
+    initial = {"dimension": dimension, "key": key, **{f: 0 for f in FIELDS}}
+    changes.upsert(figures, doc_id, lambda doc: {f: doc[f] + v for f, v in deltas.items()}, initial)
 
 
 def _name(directory: Directory, dimension: str, key: str) -> str:

@@ -21,7 +21,7 @@ from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
 from fengqiao.directory import Directory, Mediator
 from fengqiao.events import Event, make_event
 from fengqiao.lifecycle import IllegalTransition, Lifecycle
-from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index
+from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index, changes
 from services.mediation import figures
 
 MEDIATIONS = CollectionSpec("mediations", [Index(("case_id",)), Index(("state",))])
@@ -45,7 +45,6 @@ COURT_ACCEPTANCE = timedelta(days=3)
 COURT_RULING = timedelta(days=15)
 RULING_EXTENSION = timedelta(days=10)
 MAX_PANEL = 5
-MAX_CONFLICT_RETRIES = 20
 
 
 class MediationNotFound(LookupError):
@@ -85,20 +84,7 @@ def note_reopened(m: Mediation, case_id: str, reopen_no: int) -> None:
 
 
 def _upsert_case(m: Mediation, case_id: str, change) -> None:
-    for _ in range(MAX_CONFLICT_RETRIES):
-        doc = m.cases.get(case_id)
-        changes = change(doc or {})
-        if changes is None:
-            return
-        if doc is None:
-            try:
-                m.cases.insert({"id": case_id, "round": 0, "resolved_round": None, **changes})
-                return
-            except DuplicateKeyError:
-                continue
-        if m.cases.update(case_id, changes, expected_version=doc["version"]):
-            return
-    raise RuntimeError(f"mediation case {case_id}: gave up after {MAX_CONFLICT_RETRIES} write conflicts")
+    changes.upsert(m.cases, case_id, change, {"round": 0, "resolved_round": None})
 
 
 def _assigned_case(m: Mediation, case_id: str) -> dict:
@@ -117,21 +103,7 @@ def load_of(m: Mediation, mediator_id: str) -> int:
 
 def _change_load(m: Mediation, mediator_ids: list[str], delta: int) -> None:
     for mediator_id in mediator_ids:
-        _upsert(m.loads, mediator_id, lambda doc: {"open": max(0, doc.get("open", 0) + delta)}, {"open": 0})
-
-
-def _upsert(collection: Collection, doc_id: str, change, initial: dict) -> dict:
-    for _ in range(MAX_CONFLICT_RETRIES):
-        doc = collection.get(doc_id)
-        if doc is None:
-            try:
-                return collection.insert({"id": doc_id, **initial, **change(initial)})
-            except DuplicateKeyError:
-                continue
-        updated = collection.update(doc_id, change(doc), expected_version=doc["version"])
-        if updated:
-            return updated
-    raise RuntimeError(f"{doc_id}: gave up after {MAX_CONFLICT_RETRIES} write conflicts")
+        changes.upsert(m.loads, mediator_id, lambda doc: {"open": max(0, doc["open"] + delta)}, {"open": 0})
 
 
 def mediator_view(m: Mediation, mediator: Mediator) -> dict:
@@ -195,16 +167,8 @@ def for_case(m: Mediation, case_id: str) -> list[dict]:
 
 
 def _update(m: Mediation, mediation_id: str, change) -> tuple[dict, bool]:
-    """Apply ``change(doc) -> changes | None`` with optimistic retries; (doc, changed)."""
-    for _ in range(MAX_CONFLICT_RETRIES):
-        doc = get(m, mediation_id)
-        changes = change(doc)
-        if changes is None:
-            return doc, False
-        updated = m.mediations.update(mediation_id, changes, expected_version=doc["version"])
-        if updated:
-            return updated, True
-    raise RuntimeError(f"mediation {mediation_id}: gave up after {MAX_CONFLICT_RETRIES} write conflicts")
+    return changes.update(m.mediations, mediation_id, change,
+                          missing=lambda: MediationNotFound(f"no mediation {mediation_id}"))
 
 
 def _event(event_type: str, doc: dict, data: dict, at: datetime | str, discriminator: str | int) -> Event:

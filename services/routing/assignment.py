@@ -21,7 +21,7 @@ from datetime import datetime
 from fengqiao.clock import isoformat
 from fengqiao.directory import Directory, Unit
 from fengqiao.events import Event, make_event
-from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index
+from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index, changes
 from services.routing import deadlines as clock_rules
 from services.routing.triage import Signals, Triage, triage
 
@@ -34,7 +34,6 @@ LEGAL = re.compile(r"已(经)?(起诉|立案|申请仲裁|提起诉讼)|起诉�
 LEGAL_REASONS = {"仲裁": "仲裁", "复议": "行政复议", "纪": "纪检监察", "监委": "纪检监察", "信息公开": "政府信息公开"}
 PROBLEM_RETURNS = 3
 PROBLEM_UNITS = 3
-MAX_CONFLICT_RETRIES = 20
 
 
 class RoutingRefused(ValueError):
@@ -191,18 +190,8 @@ def _open_assignment_deadlines(routing: Routing, case_id: str, doc: dict, now: d
 
 
 def _update(routing: Routing, case_id: str, change) -> tuple[dict, bool]:
-    """Apply ``change(doc) -> changes | None`` with optimistic retries; (doc, changed)."""
-    for _ in range(MAX_CONFLICT_RETRIES):
-        doc = routing.routings.get(case_id)
-        if doc is None:
-            raise CaseNotRouted(f"case {case_id} has not been routed")
-        changes = change(doc)
-        if changes is None:
-            return doc, False
-        updated = routing.routings.update(case_id, changes, expected_version=doc["version"])
-        if updated:
-            return updated, True
-    raise RuntimeError(f"routing {case_id}: gave up after {MAX_CONFLICT_RETRIES} write conflicts")
+    return changes.update(routing.routings, case_id, change,
+                          missing=lambda: CaseNotRouted(f"case {case_id} has not been routed"))
 
 
 def _reassign(routing: Routing, case_id: str, decision: Decision, kind: str, by: str, now: datetime,

@@ -72,11 +72,15 @@ class RoutingService:
         return assignment.Routing(self.store.routings, self.store.deadlines, self.directory, self.policy)
 
     def _emit(self, events) -> None:
+        self._count(events)
+        self.emit.all(events)
+
+    @staticmethod
+    def _count(events) -> None:
         for event in events:
-            self.emit(event)
             if event.type == "case_assigned":
                 CASES_ASSIGNED.labels(event.data.level).inc()
 
     def _answer(self, events) -> dict:
-        self._emit(events)
-        return {"events": [{"type": e.type, **e.data.model_dump(mode="json")} for e in events]}
+        self._count(events)
+        return self.emit.all(events)
