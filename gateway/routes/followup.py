@@ -1,10 +1,10 @@
 """Follow-up: visits, long-term monitoring; and a case's resolve, close and reopen."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from fengqiao import labels
 from gateway.auth import CurrentCaller
@@ -12,8 +12,12 @@ from gateway.problems import Problem
 from gateway.routes.cases import call
 
 router = APIRouter(prefix="/api/v1", tags=["follow-up"])
-SATISFACTION_WORDS = {name: code for code, name in labels.SATISFACTION.items()}
-MONITORING_WORDS = {name: code for code, name in labels.MONITORING_REASONS.items()}
+
+
+def code_or_chinese(names: dict[str, str]) -> BeforeValidator:
+    """Accept a code or its Chinese name (满意 → satisfied)."""
+    codes = {name: code for code, name in names.items()}
+    return BeforeValidator(lambda value: codes.get(value, value))
 
 
 class _Body(BaseModel):
@@ -23,26 +27,17 @@ class _Body(BaseModel):
 class VisitIn(_Body):
     method: Literal["phone", "in_person", "sms"] = Field(description="电话 / 上门 / 短信")
     resolved: bool = Field(description="whether the person says the matter is resolved")
-    satisfaction: Literal["satisfied", "basically_satisfied", "unsatisfied"] = Field(
+    satisfaction: Annotated[Literal["satisfied", "basically_satisfied", "unsatisfied"],
+                            code_or_chinese(labels.SATISFACTION)] = Field(
         description="满意 / 基本满意 / 不满意 (the Chinese words are accepted too)")
     notes: str = Field("", max_length=2000)
 
-    @field_validator("satisfaction", mode="before")
-    @classmethod
-    def _chinese_words(cls, value):
-        return SATISFACTION_WORDS.get(value, value)
-
 
 class MonitoringIn(_Body):
-    reason: Literal["grievance", "unresolved", "volatile"] = Field(
-        description="事了心不顺 / 未实质化解 / 易暴雷 (the Chinese words are accepted too)")
+    reason: Annotated[Literal["grievance", "unresolved", "volatile"], code_or_chinese(labels.MONITORING_REASONS)] = \
+        Field(description="事了心不顺 / 未实质化解 / 易暴雷 (the Chinese words are accepted too)")
     interval_days: int = Field(ge=1, le=365, description="days between checks")
     note: str = Field("", max_length=2000)
-
-    @field_validator("reason", mode="before")
-    @classmethod
-    def _chinese_words(cls, value):
-        return MONITORING_WORDS.get(value, value)
 
 
 class NoteIn(_Body):
