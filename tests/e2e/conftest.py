@@ -124,6 +124,12 @@ def start_platform(tmp: Path, amqp_uri: str, **extra_env: str) -> Platform:
     return platform
 
 
+def start_clocked_platform(tmp: Path, amqp_uri: str) -> tuple[Platform, FileClockControl]:
+    """The platform on a clock the test moves, scanning for due deadlines every 0.2 s."""
+    clock = FileClockControl(tmp / "clock.txt")
+    return start_platform(tmp, amqp_uri, FQ_CLOCK_FILE=str(clock.path), FQ_DEADLINE_SCAN_SECONDS="0.2"), clock
+
+
 def stop_platform(platform: Platform) -> int:
     if platform.process.poll() is None:
         platform.process.send_signal(signal.SIGINT)

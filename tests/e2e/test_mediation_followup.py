@@ -10,16 +10,14 @@ from datetime import timedelta
 import pytest
 from pypdf import PdfReader
 
-from tests.e2e.conftest import START, FileClockControl, start_platform, stop_platform, view_when
+from tests.e2e.conftest import START, start_clocked_platform, stop_platform, view_when
 
 COMMUNITY = "150102001001"  # 清泉街社区, 新城区
 
 
 @pytest.fixture(scope="module")
 def clocked(tmp_path_factory, vhost_uri):
-    tmp = tmp_path_factory.mktemp("mediation")
-    clock = FileClockControl(tmp / "clock.txt")
-    running = start_platform(tmp, vhost_uri, FQ_CLOCK_FILE=str(clock.path), FQ_DEADLINE_SCAN_SECONDS="0.2")
+    running, clock = start_clocked_platform(tmp_path_factory.mktemp("mediation"), vhost_uri)
     yield running, clock
     stop_platform(running)
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import FileClockControl, start_platform, stop_platform, view_when
+from tests.e2e.conftest import start_clocked_platform, stop_platform, view_when
 
 
 @pytest.fixture(scope="module")
 def clocked(tmp_path_factory, vhost_uri):
-    tmp = tmp_path_factory.mktemp("routing")
-    clock = FileClockControl(tmp / "clock.txt")
-    running = start_platform(tmp, vhost_uri, FQ_CLOCK_FILE=str(clock.path), FQ_DEADLINE_SCAN_SECONDS="0.2")
+    running, clock = start_clocked_platform(tmp_path_factory.mktemp("routing"), vhost_uri)
     yield running, clock
     stop_platform(running)
 
