@@ -72,8 +72,8 @@ class DirectoryFile(DependencyProvider):
 
 
 class Emit:
-    """What a service's ``emit`` is: call it with one event, or ``all`` with a command's events
-    to publish them and get the RPC answer that lists them."""
+    """What a service's ``emit`` is: call it with one event, ``each`` with several, or
+    ``answer`` with a command's events to publish them and get the RPC answer listing them."""
 
     def __init__(self, send: Callable[[Event], None]):
         self._send = send
@@ -81,9 +81,12 @@ class Emit:
     def __call__(self, event: Event) -> None:
         self._send(event)
 
-    def all(self, events: list[Event]) -> dict:
+    def each(self, events: list[Event]) -> None:
         for event in events:
             self._send(event)
+
+    def answer(self, events: list[Event]) -> dict:
+        self.each(events)
         return {"events": [{"type": e.type, **e.data.model_dump(mode="json")} for e in events]}
 
 

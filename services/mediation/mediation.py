@@ -106,13 +106,13 @@ def _change_load(m: Mediation, mediator_ids: list[str], delta: int) -> None:
         changes.upsert(m.loads, mediator_id, lambda doc: {"open": max(0, doc["open"] + delta)}, {"open": 0})
 
 
-def mediator_view(m: Mediation, mediator: Mediator) -> dict:
+def mediator_view(m: Mediation, mediator: Mediator, load: int | None = None) -> dict:
     unit = m.directory.units[mediator.committee_id]
     return {"id": mediator.id, "name": mediator.name, "grade": mediator.grade,
             "grade_name": labels.MEDIATOR_GRADES[mediator.grade], "committee_id": unit.id,
             "committee_name": unit.name, "level": unit.level, "region_code": mediator.region_code,
             "specialties": list(mediator.specialties), "background": mediator.background,
-            "load": load_of(m, mediator.id)}
+            "load": load_of(m, mediator.id) if load is None else load}
 
 
 def list_mediators(m: Mediation, region: str | None = None, category: str | None = None) -> list[dict]:
@@ -148,9 +148,10 @@ def suggest(m: Mediation, case_id: str, limit: int = 5) -> list[dict]:
         load = load_of(m, mediator.id)
         score -= 0.5 * load
         reasons.append(f"在办{load}件")
-        scored.append((score, mediator.id, {**mediator_view(m, mediator), "score": score, "reasons": reasons}))
+        scored.append((score, mediator.id, mediator, load, reasons))
     scored.sort(key=lambda s: (-s[0], s[1]))
-    return [view for _, _, view in scored[:limit]]
+    return [{**mediator_view(m, mediator, load), "score": score, "reasons": reasons}
+            for score, _, mediator, load, reasons in scored[:limit]]
 
 
 # --- the mediation record ------------------------------------------------------------------

@@ -35,7 +35,7 @@ class MediationService:
 
     @scan_timer(interval=30)
     def check_deadlines(self):
-        self.emit.all(mediation.check_deadlines(self._mediation(), self.clock.now()))
+        self.emit.each(mediation.check_deadlines(self._mediation(), self.clock.now()))
 
     @rpc
     def list_mediators(self, region: str | None = None, category: str | None = None) -> list[dict]:
@@ -52,7 +52,7 @@ class MediationService:
             parties=request["parties"], mediator_ids=request["mediator_ids"],
             committee_id=request.get("committee_id"), by=by, now=self.clock.now())
         MEDIATIONS_OPENED.labels(request["origin"]).inc()
-        return self.emit.all(events)
+        return self.emit.answer(events)
 
     @rpc(expected_exceptions=EXPECTED)
     def get_mediation(self, mediation_id: str) -> dict:
@@ -64,7 +64,7 @@ class MediationService:
 
     @rpc(expected_exceptions=EXPECTED)
     def log_session(self, mediation_id: str, session: dict, by: str) -> dict:
-        return self.emit.all(mediation.log_session(
+        return self.emit.answer(mediation.log_session(
             self._mediation(), mediation_id, held_at=parse_iso(session["held_at"]), mode=session["mode"],
             place=session.get("place"), attendees=session["attendees"], notes=session["notes"], by=by,
             now=self.clock.now()))
@@ -74,7 +74,7 @@ class MediationService:
         events = mediation.conclude(self._mediation(), mediation_id, outcome=outcome, reasons=reasons,
                                     transferred_to=transferred_to, by=by, now=self.clock.now())
         MEDIATIONS_CONCLUDED.labels(outcome).inc()
-        return self.emit.all(events)
+        return self.emit.answer(events)
 
     @rpc(expected_exceptions=EXPECTED)
     def sign_agreement(self, mediation_id: str, agreement: dict, by: str) -> dict:
@@ -82,12 +82,12 @@ class MediationService:
             self._mediation(), mediation_id, facts=agreement["facts"], obligations=agreement["obligations"],
             performance_method=agreement.get("performance_method") or "", by=by, now=self.clock.now())
         MEDIATIONS_CONCLUDED.labels("agreement").inc()
-        return self.emit.all(events)
+        return self.emit.answer(events)
 
     @rpc(expected_exceptions=EXPECTED)
     def record_performance(self, mediation_id: str, obligation_no: int, note: str, by: str) -> dict:
-        return self.emit.all(mediation.record_performance(self._mediation(), mediation_id, obligation_no, note=note,
-                                                         by=by, now=self.clock.now()))
+        return self.emit.answer(mediation.record_performance(self._mediation(), mediation_id, obligation_no,
+                                                            note=note, by=by, now=self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def confirmation(self, mediation_id: str, step: dict, by: str) -> dict:
@@ -95,22 +95,22 @@ class MediationService:
         m, now = self._mediation(), self.clock.now()
         action = step["action"]
         if action == "apply":
-            return self.emit.all(mediation.apply_confirmation(m, mediation_id, court=step["court"], by=by, now=now))
+            return self.emit.answer(mediation.apply_confirmation(m, mediation_id, court=step["court"], by=by, now=now))
         if action == "decide":
-            return self.emit.all(mediation.court_decides(m, mediation_id, accepted=step["accepted"],
-                                                        reference=step.get("reference"),
-                                                        reason=step.get("reason") or "", by=by, now=now))
+            return self.emit.answer(mediation.court_decides(m, mediation_id, accepted=step["accepted"],
+                                                           reference=step.get("reference"),
+                                                           reason=step.get("reason") or "", by=by, now=now))
         if action == "extend":
             mediation.extend_ruling(m, mediation_id, by=by, now=now)
             return {"events": []}
-        return self.emit.all(mediation.court_rules(m, mediation_id, result=step["result"],
-                                                  reference=step.get("reference"), reason=step.get("reason") or "",
-                                                  by=by, now=now))
+        return self.emit.answer(mediation.court_rules(m, mediation_id, result=step["result"],
+                                                     reference=step.get("reference"),
+                                                     reason=step.get("reason") or "", by=by, now=now))
 
     @rpc(expected_exceptions=EXPECTED)
     def resolve_case(self, case_id: str, summary: str, by: str) -> dict:
         """The unit settled the case without mediation (直接办结)."""
-        return self.emit.all(mediation.resolve(self._mediation(), case_id, "handled", summary, by, self.clock.now()))
+        return self.emit.answer(mediation.resolve(self._mediation(), case_id, "handled", summary, by, self.clock.now()))
 
     @rpc
     def figures(self, dimension: str) -> list[dict]:

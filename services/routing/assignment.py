@@ -314,8 +314,8 @@ def reopen(routing: Routing, case_id: str, reopen_no: int, reason: str, now: dat
     current = routing.directory.units.get(doc["assignment"]["unit_id"])
     decision = decide(routing.directory, {**doc["facts"], **doc["triage"]}, excluded=frozenset({current.id})
                       if current else frozenset())
-    if decision is None and current is not None and routing.directory.center_above(current):
-        above = routing.directory.center_above(current)
+    above = routing.directory.center_above(current) if decision is None and current is not None else None
+    if above is not None:
         decision = Decision(above, f"上级中心：{above.name}", lead=above.leaders[0] if above.leaders else None)
     decision = decision or Decision(current, "无其他可承办单位，原单位重新办理")
     why = Decision(decision.unit, f"回访不满意，重新交办（{reason}）：{decision.reason}", decision.lead,

@@ -73,7 +73,7 @@ class RoutingService:
 
     def _emit(self, events) -> None:
         self._count(events)
-        self.emit.all(events)
+        self.emit.each(events)
 
     @staticmethod
     def _count(events) -> None:
@@ -83,4 +83,4 @@ class RoutingService:
 
     def _answer(self, events) -> dict:
         self._count(events)
-        return self.emit.all(events)
+        return self.emit.answer(events)
