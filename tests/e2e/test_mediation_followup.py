@@ -30,6 +30,15 @@ def post(client, order_no: str, text: str, phone: str) -> str:
     return response.json()["id"]
 
 
+def resolved_directly(client, order_no: str, text: str, phone: str, summary: str) -> tuple[str, dict]:
+    """A posted case, assigned, then settled by its unit without mediation: (id, its assignment)."""
+    case_id = post(client, order_no, text, phone)
+    assigned = view_when(client, case_id, lambda v: v["status"] == "assigned", "assigned")["assignment"]
+    ok(client.post(f"/api/v1/cases/{case_id}/resolve", json={"summary": summary}))
+    view_when(client, case_id, lambda v: v["status"] == "resolved" and v.get("followup"), "resolved")
+    return case_id, assigned
+
+
 def ok(response, status: int = 200) -> dict:
     assert response.status_code == status, response.text
     return response.json()
@@ -121,10 +130,9 @@ def test_a_case_travels_from_posting_to_closing_through_mediation(clocked):
 def test_an_unsatisfied_visit_reopens_the_case_and_a_second_unit_gets_it(clocked):
     platform, _ = clocked
     with platform.client() as client:
-        case_id = post(client, "M-2", "来电人反映楼下烧烤店油烟直排，熏得家里窗户不敢开，多次反映无果。", "13912340002")
-        first = view_when(client, case_id, lambda v: v["status"] == "assigned", "assigned")["assignment"]
-        ok(client.post(f"/api/v1/cases/{case_id}/resolve", json={"summary": "已责令店家加装油烟净化器"}))
-        view_when(client, case_id, lambda v: v["status"] == "resolved" and v.get("followup"), "resolved")
+        case_id, first = resolved_directly(
+            client, "M-2", "来电人反映楼下烧烤店油烟直排，熏得家里窗户不敢开，多次反映无果。", "13912340002",
+            "已责令店家加装油烟净化器")
         answer = ok(client.post(f"/api/v1/followups/{case_id}/visits", json={
             "method": "in_person", "resolved": False, "satisfaction": "unsatisfied", "notes": "净化器装了但没开"}))
         assert [e["type"] for e in answer["events"]] == ["followup_done", "case_reopened"]
@@ -140,11 +148,9 @@ def test_an_unsatisfied_visit_reopens_the_case_and_a_second_unit_gets_it(clocked
 def test_monitoring_checks_fall_due_and_block_closing_until_released(clocked):
     platform, clock = clocked
     with platform.client() as client:
-        case_id = post(client, "M-3", "来电人反映与邻居因宅基地边界多年不和，此前已调解，但双方仍互不理睬、时有口角。",
-                       "13912340003")
-        view_when(client, case_id, lambda v: v["status"] == "assigned", "assigned")
-        ok(client.post(f"/api/v1/cases/{case_id}/resolve", json={"summary": "已重新丈量并确认边界"}))
-        view_when(client, case_id, lambda v: v["status"] == "resolved" and v.get("followup"), "resolved")
+        case_id, _ = resolved_directly(
+            client, "M-3", "来电人反映与邻居因宅基地边界多年不和，此前已调解，但双方仍互不理睬、时有口角。",
+            "13912340003", "已重新丈量并确认边界")
         ok(client.post(f"/api/v1/followups/{case_id}/visits", json={
             "method": "phone", "resolved": True, "satisfaction": "基本满意", "notes": "表面接受，心里仍有疙瘩"}))
         ok(client.post(f"/api/v1/followups/{case_id}/monitoring", json={
