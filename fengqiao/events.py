@@ -155,6 +155,7 @@ class CaseAssigned(_Data):
     disposition: Literal["handle", "legal_transfer", "manual_dispatch"] = "handle"
     kind: Literal["auto", "return", "manual", "escalation", "regrade", "reopen"] = "auto"
     by: str = "routing"
+    due_at: str | None = None  # the resolution deadline the unit works to (None: legal procedure)
 
 
 class CaseReturned(_Data):

@@ -40,10 +40,14 @@ class Policy:
         return rule["default"]
 
 
+def due(policy: Policy, kind: str, case: dict, start: datetime) -> datetime:
+    return start + timedelta(hours=policy.hours(kind, case["channel"], case["category"], case["risk"]))
+
+
 def open_deadline(deadlines: Collection, policy: Policy, case_id: str, kind: str, assignment: dict,
                   case: dict, start: datetime, key: str) -> dict:
     """Open a deadline (idempotent on ``key``); warnings already in the past are not owed."""
-    due_at = start + timedelta(hours=policy.hours(kind, case["channel"], case["category"], case["risk"]))
+    due_at = due(policy, kind, case, start)
     return watches.watch(deadlines, {
         "id": f"{case_id}/{kind}/{key}", "case_id": case_id, "kind": kind, "unit_id": assignment["unit_id"],
         "unit_name": assignment["unit_name"]}, due_at, start, policy.warnings)

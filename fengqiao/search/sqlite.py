@@ -1,0 +1,293 @@
+"""Embedded search on SQLite FTS5, one database file per index generation.
+
+The ``cases`` table holds each case's filter fields, list summary and masked text; the FTS5
+table ``terms`` holds its bigram tokens (``analysis.tokens``, joined by spaces) under the same
+rowid. That rowid is the case's ``sequence`` (received time, then id), so the newest-first list
+is the natural order of both tables: a search walks FTS5's matches backwards and stops after
+one page, without sorting them.
+
+A rebuild writes a new generation file beside the live one and then points ``CURRENT`` at it;
+every reader and writer notices the switch at its next call.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+from fengqiao.search import (
+    MAX_PAGE,
+    SUBTREE_END,
+    TOTAL_LIMIT,
+    CaseQuery,
+    Scope,
+    SearchPage,
+    decode_cursor,
+    encode_cursor,
+    region_prefix,
+    sort_key,
+)
+from fengqiao.search.analysis import query_terms, snippet, tokens
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, version INTEGER NOT NULL DEFAULT 0,
+    region_code TEXT, level TEXT, unit_id TEXT, category TEXT, risk INTEGER, status TEXT, channel TEXT,
+    received_at TEXT, due_key TEXT, overdue INTEGER, monitoring INTEGER,
+    text TEXT, terms_key TEXT, summary TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ix_cases_region ON cases(region_code);
+CREATE INDEX IF NOT EXISTS ix_cases_unit ON cases(unit_id);
+CREATE INDEX IF NOT EXISTS ix_cases_due ON cases(due_key, seq);
+CREATE INDEX IF NOT EXISTS ix_cases_risk ON cases(risk, seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(text, address, names, tails);
+CREATE VIRTUAL TABLE IF NOT EXISTS term_stats USING fts5vocab(terms, 'col');
+"""
+FILTER_COLUMNS = ("region_code", "level", "unit_id", "category", "risk", "status", "channel", "received_at",
+                  "due_key", "overdue", "monitoring")
+# {seq} is terms.rowid when FTS5 drives the query (so it walks its matches in order), else cases.seq.
+ORDERS = {"received": "{seq} DESC", "due": "cases.due_key ASC, {seq} ASC", "risk": "cases.risk DESC, {seq} DESC"}
+AFTER = {"received": "{seq} < ?", "due": "(cases.due_key, {seq}) > (?, ?)", "risk": "(cases.risk, {seq}) < (?, ?)"}
+COLUMNS = "cases.seq, cases.due_key, cases.risk, cases.text, cases.summary"
+BATCH = 2000
+SIMILAR_TERMS = 12
+
+
+def _terms_of(doc: dict) -> tuple[str, str, str, str]:
+    return (" ".join(tokens(doc["text"])), " ".join(tokens(doc["address"])), " ".join(tokens(doc["names"])),
+            " ".join(doc["tails"]))
+
+
+def _phrase(term: str) -> str:
+    return '"' + " ".join(tokens(term)) + '"'
+
+
+def _seconds(moment: str) -> int:
+    return int(datetime.fromisoformat(moment).timestamp()) << 30
+
+
+class SqliteIndex:
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.pointer = directory / "CURRENT"
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._seen: int | None = None
+        if not self.pointer.exists():
+            self._point_to(self._new_generation())
+
+    @classmethod
+    def open(cls, uri: str) -> SqliteIndex:
+        return cls(Path(urlparse(uri).path))
+
+    # --- generations ---------------------------------------------------------------------------
+
+    def _new_generation(self) -> str:
+        name = f"cases-{time.time_ns()}.db"
+        _connect(self.directory / name).close()
+        return name
+
+    def _point_to(self, name: str) -> None:
+        staged = self.pointer.with_suffix(".new")
+        staged.write_text(name)
+        os.replace(staged, self.pointer)  # atomic: readers see the old name or the new one
+
+    def _db(self) -> sqlite3.Connection:
+        """The live generation's connection, reopened when a rebuild has switched generations."""
+        stamp = self.pointer.stat().st_mtime_ns
+        if self._conn is None or stamp != self._seen:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = _connect(self.directory / self.pointer.read_text().strip())
+            self._seen = stamp
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def index(self, docs: Iterable[dict]) -> None:
+        with self._lock:
+            db = self._db()
+            with db:
+                for doc in docs:
+                    _write(db, doc)
+
+    def rebuild(self, docs: Callable[[], Iterable[dict]], total: int,
+                progress: Callable[[int, int], None] = lambda done, total: None) -> int:
+        """Build a new generation from ``docs()``, switch to it, then catch up with what changed
+        in between (``docs()`` again; only newer versions are written)."""
+        name = self._new_generation()
+        db = _connect(self.directory / name)
+        done = 0
+        try:
+            batch: list[dict] = []
+            for doc in docs():
+                batch.append(doc)
+                if len(batch) >= BATCH:
+                    done += _write_batch(db, batch)
+                    progress(done, total)
+                    batch = []
+            done += _write_batch(db, batch)
+            progress(done, total)
+            db.execute("ANALYZE")
+        finally:
+            db.close()
+        old = self.pointer.read_text().strip()
+        with self._lock:
+            self._point_to(name)
+        self.index(docs())  # the catch-up: versions written meanwhile to the old generation
+        self._remove(old)
+        return done
+
+    def _remove(self, name: str) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            (self.directory / f"{name}{suffix}").unlink(missing_ok=True)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with self._lock:
+            return self._db().execute("SELECT count(*) FROM cases").fetchone()[0]
+
+    def search(self, query: CaseQuery, scope: Scope, cursor: str | None = None, limit: int = 50) -> SearchPage:
+        limit = min(max(limit, 1), MAX_PAGE)
+        terms = query_terms(query.q)
+        where, params = _filters(query, scope)
+        match = " AND ".join(_phrase(t) for t in terms)
+        source = "terms JOIN cases ON cases.seq = terms.rowid" if match else "cases"
+        if match:
+            where, params = ["terms MATCH ?", *where], [match, *params]
+        after = decode_cursor(cursor, query.sort)
+        page_where, page_params = list(where), list(params)
+        seq = "terms.rowid" if match else "cases.seq"
+        if after is not None:
+            page_where.append(AFTER[query.sort].format(seq=seq))
+            page_params += after
+        with self._lock:
+            db = self._db()
+            rows = db.execute(
+                f"SELECT {COLUMNS} FROM {source} WHERE {' AND '.join(page_where) or '1'} "
+                f"ORDER BY {ORDERS[query.sort].format(seq=seq)} LIMIT ?", [*page_params, limit + 1]).fetchall()
+            total = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {' AND '.join(where) or '1'} "
+                               f"LIMIT ?)", [*params, TOTAL_LIMIT + 1]).fetchone()[0]
+        items = [_item(row, terms) for row in rows[:limit]]
+        last = rows[limit - 1] if len(rows) > limit else None
+        next_cursor = encode_cursor(query.sort, sort_key(
+            {"seq": last[0], "due_key": last[1], "risk": last[2]}, query.sort)) if last else None
+        return SearchPage(items, next_cursor, min(total, TOTAL_LIMIT), total <= TOTAL_LIMIT)
+
+    def similar(self, case_id: str, scope: Scope, limit: int = 10) -> list[dict]:
+        with self._lock:
+            db = self._db()
+            row = db.execute("SELECT seq, text FROM cases WHERE id = ?", (case_id,)).fetchone()
+            if row is None:
+                return []
+            seq, text = row
+            distinct = list(dict.fromkeys(tokens(text)))
+            if not distinct:
+                return []
+            # The rarest terms the case shares with at least one other case say most about it.
+            stats = dict(db.execute(f"SELECT term, doc FROM term_stats WHERE col = 'text' AND term IN "
+                                    f"({','.join('?' * len(distinct))})", distinct).fetchall())
+            telling = sorted((t for t in distinct if stats.get(t, 0) > 1), key=lambda t: (stats[t], t))
+            if not telling:
+                return []
+            where, params = _filters(CaseQuery(), scope)
+            match = "text : (" + " OR ".join(f'"{t}"' for t in telling[:SIMILAR_TERMS]) + ")"
+            rows = db.execute(
+                f"SELECT {COLUMNS}, bm25(terms) AS rank FROM terms "
+                f"JOIN cases ON cases.seq = terms.rowid WHERE terms MATCH ? AND terms.rowid < ? "
+                f"AND {' AND '.join(where)} ORDER BY rank, cases.seq DESC LIMIT ?",
+                [match, seq, *params, limit]).fetchall()
+        return [_item(r, telling[:SIMILAR_TERMS]) for r in rows]
+
+
+def _item(row, terms: list[str]) -> dict:
+    summary = json.loads(row[4])
+    summary["snippet"] = snippet(row[3], terms)
+    return summary
+
+
+def _filters(query: CaseQuery, scope: Scope) -> tuple[list[str], list]:
+    where: list[str] = []
+    params: list = []
+    for column, value in query.equalities().items():
+        where.append(f"cases.{column} = ?")
+        params.append(int(value) if isinstance(value, bool) else value)
+    if query.excludes_merged():
+        where.append("cases.status IS NOT 'merged'")
+    if query.region:
+        prefix = region_prefix(query.region)
+        where.append("cases.region_code >= ? AND cases.region_code < ?")
+        params += [prefix, prefix + SUBTREE_END]
+    if query.received_from:
+        where.append("cases.seq >= ?")
+        params.append(_seconds(query.received_from))
+    if query.received_to:
+        where.append("cases.seq < ?")
+        params.append(_seconds(query.received_to))
+    if scope.regions is not None:
+        prefixes = [region_prefix(r) for r in scope.regions]
+        where.append("(" + (" OR ".join("(cases.region_code >= ? AND cases.region_code < ?)" for _ in prefixes)
+                            or "0") + ")")
+        params += [bound for p in prefixes for bound in (p, p + SUBTREE_END)]
+    if scope.units is not None:
+        where.append(f"cases.unit_id IN ({','.join('?' * len(scope.units))})" if scope.units else "0")
+        params += list(scope.units)
+    return where, params
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.executescript(SCHEMA)
+    db.isolation_level = ""  # back to implicit transactions, committed by ``with db``
+    return db
+
+
+def _write_batch(db: sqlite3.Connection, batch: list[dict]) -> int:
+    with db:
+        for doc in batch:
+            _write(db, doc)
+    return len(batch)
+
+
+def _write(db: sqlite3.Connection, doc: dict) -> None:
+    """Insert or replace one case, unless the index already holds a newer version of it."""
+    terms = _terms_of(doc)
+    terms_key = hashlib.blake2b("\x1f".join(terms).encode(), digest_size=8).hexdigest()
+    values = [doc[c] for c in FILTER_COLUMNS]
+    values[FILTER_COLUMNS.index("risk")] = doc["risk"] or 0
+    summary = json.dumps(doc["summary"], ensure_ascii=False, separators=(",", ":"))
+    existing = db.execute("SELECT seq, version, terms_key FROM cases WHERE id = ?", (doc["id"],)).fetchone()
+    if existing is None:
+        seq = doc["seq"]
+        while db.execute("SELECT 1 FROM cases WHERE seq = ?", (seq,)).fetchone():
+            seq += 1  # two ids hashed alike within one second: the later one steps aside
+        db.execute(f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, text, terms_key, summary) "
+                   f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)",
+                   [seq, doc["id"], doc.get("version") or 0, *values, doc["text"], terms_key, summary])
+        db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)", [seq, *terms])
+        return
+    seq, version, old_key = existing
+    if (doc.get("version") or 0) < version:
+        return
+    db.execute(f"UPDATE cases SET version = ?, {', '.join(f'{c} = ?' for c in FILTER_COLUMNS)}, text = ?, "
+               f"terms_key = ?, summary = ? WHERE seq = ?",
+               [doc.get("version") or 0, *values, doc["text"], terms_key, summary, seq])
+    if terms_key != old_key:
+        db.execute("DELETE FROM terms WHERE rowid = ?", (seq,))
+        db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)", [seq, *terms])
