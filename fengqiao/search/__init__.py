@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from fengqiao.privacy import id_numbers, mask_text, phone_tail
+from fengqiao.privacy import id_numbers, mask_text, phone_tail, phones
 
 MAX_PAGE = 200
 TOTAL_LIMIT = 10_000  # beyond this, totals are a lower bound (Elasticsearch's track_total_hits)
@@ -179,7 +179,7 @@ def _tails(view: dict) -> list[str]:
     people = [view.get("reporter") or {}, *(view.get("parties") or [])]
     numbers = [*(view.get("phones") or []), *(view.get("id_numbers") or []),
                *(p.get("phone") for p in people), *(p.get("id_number") for p in people)]
-    numbers += id_numbers(view.get("text") or "")
+    numbers += [*phones(view.get("text") or ""), *id_numbers(view.get("text") or "")]
     return sorted({t for t in map(phone_tail, numbers) if t})
 
 
