@@ -156,7 +156,11 @@ def clients() -> None:
 @click.option("--role", "roles", multiple=True, default=("intake",), show_default=True,
               help="admin, intake, pii_reader … (repeat for several)")
 @click.option("--key", help="use this secret instead of a generated one")
-def clients_add(name: str, roles: tuple[str, ...], key: str | None) -> None:
+@click.option("--region", "regions", multiple=True,
+              help="limit the client to this region's subtree (repeat for several); none: everywhere")
+@click.option("--unit", "units", multiple=True, help="limit the client to cases of these units (repeat)")
+def clients_add(name: str, roles: tuple[str, ...], key: str | None, regions: tuple[str, ...],
+                units: tuple[str, ...]) -> None:
     """Create an API client and print its key (shown once; only its digest is stored)."""
     import secrets
 
@@ -169,7 +173,8 @@ def clients_add(name: str, roles: tuple[str, ...], key: str | None) -> None:
     secret = key or secrets.token_urlsafe(32)
     collection = API_CLIENTS.open(open_store(settings.resolved_store_uri, "gateway"))
     collection.insert({"id": new_id(), "name": name, "key_digest": digest(secret), "roles": list(roles),
-                       "jurisdiction": None, "active": True, "created_at": isoformat(SystemClock().now())})
+                       "jurisdiction": list(regions) or None, "units": list(units) or None, "active": True,
+                       "created_at": isoformat(SystemClock().now())})
     click.echo(secret)
 
 

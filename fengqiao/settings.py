@@ -61,6 +61,7 @@ class Settings(BaseSettings):
             "serializer": "json",
             "max_workers": 10,
             "FQ_STORE_URI": self.resolved_store_uri,
+            "FQ_SEARCH_URI": self.resolved_search_uri,
             "FQ_DIRECTORY_FILE": str(self.directory_file),
             "FQ_DELIVERY_LIMIT": self.delivery_limit,
             "FQ_DEADLINE_POLICY_FILE": str(self.deadline_policy_file),

@@ -13,7 +13,7 @@ from fengqiao.clock import Clock
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
 from gateway import auth, problems, submissions
-from gateway.routes import cases, followup, health, intake, ledgers, mediation, open311
+from gateway.routes import cases, followup, health, intake, ledgers, mediation, open311, stats
 
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.include_router(ledgers.router)
     app.include_router(mediation.router)
     app.include_router(followup.router)
+    app.include_router(stats.router)
     app.include_router(health.router)
 
     @app.middleware("http")

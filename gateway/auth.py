@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from fengqiao.clock import isoformat
+from fengqiao.search import Scope
 from fengqiao.store import CollectionSpec, Index
 from gateway.problems import Problem
 
@@ -27,6 +28,11 @@ class Caller:
     roles: tuple[str, ...]
     # Region codes whose subtrees the caller may see; None means everything (admin).
     jurisdiction: tuple[str, ...] | None
+    units: tuple[str, ...] | None = None  # and, if set, only these units' cases
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.jurisdiction, self.units)
 
     @property
     def is_admin(self) -> bool:
@@ -67,9 +73,10 @@ async def current_caller(request: Request) -> Caller:
     if client is None or not client.get("active", True):
         raise Problem(401, "unauthenticated", "需要身份认证", "the API key is unknown or revoked",
                       headers={"WWW-Authenticate": "ApiKey"})
-    jurisdiction = client.get("jurisdiction")
+    jurisdiction, units = client.get("jurisdiction"), client.get("units")
     return Caller(client["id"], client["name"], tuple(client["roles"]),
-                  tuple(jurisdiction) if jurisdiction is not None else None)
+                  tuple(jurisdiction) if jurisdiction is not None else None,
+                  tuple(units) if units is not None else None)
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

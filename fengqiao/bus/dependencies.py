@@ -13,6 +13,7 @@ from nameko.extensions import DependencyProvider
 from fengqiao.clock import FileClock, SystemClock
 from fengqiao.directory import Directory
 from fengqiao.events import Event
+from fengqiao.search import SearchIndex, open_index
 from fengqiao.settings import DEFAULT_DIRECTORY
 from fengqiao.store import CollectionSpec, DocumentStore, open_store
 
@@ -20,6 +21,7 @@ STORE_URI_KEY = "FQ_STORE_URI"
 CLOCK_KEY = "FQ_CLOCK"
 CLOCK_FILE_KEY = "FQ_CLOCK_FILE"
 DIRECTORY_KEY = "FQ_DIRECTORY_FILE"
+SEARCH_URI_KEY = "FQ_SEARCH_URI"
 
 
 class Collections:
@@ -47,6 +49,29 @@ class Store(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.collections
+
+
+def search_uri(config: dict) -> str:
+    """FQ_SEARCH_URI, or an index beside an embedded store when only the store is configured."""
+    if config.get(SEARCH_URI_KEY):
+        return config[SEARCH_URI_KEY]
+    store = config[STORE_URI_KEY]
+    if not store.startswith("sqlite://"):
+        raise ValueError("FQ_SEARCH_URI must be set when the store is not embedded")
+    return store.rstrip("/") + "/search"
+
+
+class Index(DependencyProvider):
+    """The full-text search index (SQLite FTS5 files or Elasticsearch), opened once per container."""
+
+    def setup(self):
+        self.index: SearchIndex = open_index(search_uri(self.container.config))
+
+    def stop(self):
+        self.index.close()
+
+    def get_dependency(self, worker_ctx):
+        return self.index
 
 
 class Clock(DependencyProvider):

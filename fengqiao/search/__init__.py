@@ -73,11 +73,16 @@ class Scope:
         return self.covers_region(doc.get("region_code")) and (
             self.units is None or doc.get("unit_id") in self.units)
 
+    def as_dict(self) -> dict:
+        """For RPC: ``Scope.of`` reads it back."""
+        return asdict(self)
+
     @classmethod
     def of(cls, data: dict | None) -> Scope:
         if not data:
             return cls()
-        as_tuple = (lambda v: tuple(v) if v is not None else None)
+        def as_tuple(v):
+            return (tuple(v) if v is not None else None)
         return cls(as_tuple(data.get("regions")), as_tuple(data.get("units")))
 
 

@@ -49,7 +49,8 @@ class CaseListFilters(BaseModel):
     received_to: datetime | None = None
 
     def as_rpc(self) -> dict:
-        rpc = self.model_dump(exclude_none=True, exclude={"received_from", "received_to", "cursor", "limit"})
+        rpc = self.model_dump(exclude_none=True, include={"channel", "status", "region", "unit_id", "category",
+                                                          "risk"})
         for name in ("received_from", "received_to"):
             moment = local_time(getattr(self, name))
             if moment:
@@ -58,15 +59,32 @@ class CaseListFilters(BaseModel):
 
 
 class CaseListQuery(CaseListFilters):
+    q: str | None = Field(None, max_length=200, description="words that must all occur (each as a phrase) in "
+                          "the description, address or parties' names; four digits also match phone and ID "
+                          "number tails")
+    level: Literal[tuple(labels.LEVELS)] | None = None  # type: ignore[valid-type]
+    overdue: bool | None = None
+    monitoring: bool | None = Field(None, description="on long-term monitoring (长效管控)")
+    sort: Literal["received", "due", "risk"] = Field("received", description="received: newest first; due: "
+                                                     "soonest resolution deadline first; risk: highest first")
     cursor: str | None = Field(None, max_length=500, description="next_cursor of the previous page")
-    limit: int = Field(50, ge=1, le=1000)
+    limit: int = Field(50, ge=1, le=200)
 
 
-@router.get("")
+@router.get("", responses={403: {"description": "outside the caller's jurisdiction"}})
 async def list_cases(request: Request, caller: CurrentCaller, query: Annotated[CaseListQuery, Query()]) -> dict:
-    """Cases matching the filters, newest first, a page at a time (full-text search comes later)."""
-    page = await call(request.app.state, "search", "find_cases", query.as_rpc(), query.cursor, query.limit, True)
-    page["items"] = [for_caller(view, caller) for view in page["items"]]
+    """Search and list cases within the caller's jurisdiction, a page at a time, with snippets.
+
+    Totals are exact up to 10,000; beyond that ``total_exact`` is false and ``total`` a lower bound.
+    """
+    if query.region and not caller.scope.covers_region(query.region):
+        raise Problem(403, "out-of-scope", "超出管辖范围", f"region {query.region} is outside your jurisdiction")
+    wanted = query.as_rpc() | {"q": query.q, "level": query.level, "overdue": query.overdue,
+                               "monitoring": query.monitoring, "sort": query.sort}
+    wanted = {k: v for k, v in wanted.items() if v is not None}
+    page = await call(request.app.state, "search", "search_cases", wanted, caller.scope.as_dict(), query.cursor,
+                      query.limit, refusals={"InvalidQuery": 422})
+    page["items"] = [for_caller(item, caller) for item in page["items"]]
     return page
 
 
@@ -100,7 +118,8 @@ async def accept_one(request: Request, response: Response, caller, report: Repor
     return Accepted(id=receipt.case_id, number=receipt.number)
 
 
-REFUSAL_PROBLEMS = {404: ("not-found", "资源不存在"), 409: ("refused", "操作不被允许"),
+REFUSAL_PROBLEMS = {403: ("out-of-scope", "超出管辖范围"), 404: ("not-found", "资源不存在"),
+                    409: ("refused", "操作不被允许"),
                     422: ("refused", "请求无法执行")}
 
 
@@ -130,14 +149,26 @@ async def get_case(case_id: str, request: Request, caller: CurrentCaller) -> dic
     state = request.app.state
     view = await call(state, "search", "get_case", case_id)
     if view is not None:
+        if not caller.scope.allows({"region_code": view.get("region_code"),
+                                    "unit_id": (view.get("assignment") or {}).get("unit_id")}):
+            raise Problem(404, "not-found", "案件不存在", f"no case with id {case_id}")  # not even that it exists
         return for_caller(view, caller)
     receipt = await submissions.accepted_receipt(state.receipts, case_id)
-    if receipt is None:
+    if receipt is None or not caller.scope.allows({"region_code": receipt["event"]["data"].get("region_code")}):
         raise Problem(404, "not-found", "案件不存在", f"no case with id {case_id}")
     # Accepted but not yet projected: say so rather than pretend it does not exist.
     return for_caller({"id": case_id, "number": receipt["number"], "status": "received",
                        "channel": receipt["event"]["data"]["channel"], "text": receipt["event"]["data"]["text"],
                        "timeline": []}, caller)
+
+
+@router.get("/{case_id}/similar", responses={404: {"description": "no such case in the caller's jurisdiction"}})
+async def similar_cases(case_id: str, request: Request, caller: CurrentCaller,
+                        limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict:
+    """Earlier cases that read most like this one (类案), best first, each with how it ended."""
+    await get_case(case_id, request, caller)  # 404 unless the caller may see the case itself
+    items = await call(request.app.state, "search", "similar_cases", case_id, caller.scope.as_dict(), limit)
+    return {"items": [for_caller(item, caller) for item in items]}
 
 
 @router.post("/{case_id}/unmerge", responses={

@@ -22,7 +22,7 @@ CASE_VIEWS = CollectionSpec(
 )
 
 # Fields that are bookkeeping of the projection, not part of what users see.
-INTERNAL_FIELDS = ("applied_events", "status_at", "status_stage", "version")
+INTERNAL_FIELDS = ("applied_events", "status_at", "status_stage", "version", "pending_counts")
 MAX_CONFLICT_RETRIES = 20
 # Lifecycle order: breaks ties between events stamped with the same time.
 # A reassignment after a reopen outranks the reopen it follows.
@@ -92,7 +92,7 @@ def _assigned(view: dict, event: Event) -> Change:
     if (view.get("assignment") or {}).get("assignment_no", 0) <= data.assignment_no:
         view["assignment"] = data.model_dump(mode="json", include={
             "assignment_no", "level", "region_code", "unit_id", "unit_name", "lead", "support", "disposition",
-            "kind", "by"})
+            "kind", "by", "due_at"})
         view["overdue"] = False
         if not view.get("triage"):
             view["category"], view["risk"] = data.category, data.risk
@@ -412,29 +412,36 @@ def project(view: dict | None, view_id: str, event: Event,
     return view
 
 
-def apply(views: Collection, event: Event) -> bool:
-    """Fold one event into every view it touches; True if any changed."""
-    changed = False
-    for view_id_of, change_view in PROJECTIONS[event.type]:
-        changed |= _apply_to(views, view_id_of(event), event, change_view)
-    return changed
+Stamp = Callable[[dict | None, dict, str], None]
 
 
-def _apply_to(views: Collection, view_id: str, event: Event, change_view) -> bool:
+def apply(views: Collection, event: Event, stamp: Stamp | None = None) -> list[tuple[dict, bool]]:
+    """Fold one event into every view it touches: each view as stored now, and whether it changed.
+
+    ``stamp(before, after, event_id)`` may add to a view just before it is written (the counters
+    note their pending difference there, in the same write).
+    """
+    return [_apply_to(views, view_id_of(event), event, change_view, stamp)
+            for view_id_of, change_view in PROJECTIONS[event.type]]
+
+
+def _apply_to(views: Collection, view_id: str, event: Event, change_view, stamp: Stamp | None) -> tuple[dict, bool]:
     for _ in range(MAX_CONFLICT_RETRIES):
         current = views.get(view_id)
         updated = project(current, view_id, event, change_view)
         if updated is None:
-            return False
+            return current, False
+        if stamp:
+            stamp(current, updated, event.event_id)
         if current is None:
             try:
-                views.insert(updated)
-                return True
+                return views.insert(updated), True
             except DuplicateKeyError:
                 continue  # another consumer created it first; fold into theirs
         changes = {k: v for k, v in updated.items() if k not in ("id", "version")}
-        if views.update(view_id, changes, expected_version=current["version"]):
-            return True
+        written = views.update(view_id, changes, expected_version=current["version"])
+        if written:
+            return written, True
     raise RuntimeError(f"case view {view_id}: gave up after {MAX_CONFLICT_RETRIES} write conflicts")
 
 

@@ -3,16 +3,24 @@ from __future__ import annotations
 
 from nameko.rpc import rpc
 
-from fengqiao.bus.dependencies import Store
+from fengqiao.bus.dependencies import Clock, Index, Store
 from fengqiao.bus.entrypoints import handle_event
+from fengqiao.clock import CHINA_TZ
 from fengqiao.events import CATALOG, InvalidEvent, parse_event
-from services.search import projection, queries
+from fengqiao.search import CaseQuery, Scope
+from services.search import counters, projection, queries, readmodel
+
+
+class OutOfScope(Exception):
+    """The caller asked about a region outside their jurisdiction."""
 
 
 class SearchService:
     name = "search"
 
-    store = Store(projection.CASE_VIEWS)
+    store = Store(projection.CASE_VIEWS, counters.COUNTERS)
+    index = Index()
+    clock = Clock()
 
     @rpc
     def get_case(self, case_id: str) -> dict | None:
@@ -27,6 +35,24 @@ class SearchService:
         return {"items": [projection.public_view(v) for v in page.items], "next_cursor": page.next_cursor,
                 "total": total}
 
+    @rpc
+    def search_cases(self, query: dict, scope: dict | None = None, cursor: str | None = None,
+                     limit: int = 50) -> dict:
+        """Full text and filters, newest (or soonest due, or riskiest) first, within the scope."""
+        return self.index.search(CaseQuery(**query), Scope.of(scope), cursor, limit).as_dict()
+
+    @rpc
+    def similar_cases(self, case_id: str, scope: dict | None = None, limit: int = 10) -> list[dict]:
+        return self.index.similar(case_id, Scope.of(scope), limit)
+
+    @rpc
+    def stats(self, region: str | None = None, scope: dict | None = None) -> dict:
+        allowed = Scope.of(scope)
+        if region and not allowed.covers_region(region):
+            raise OutOfScope(f"region {region} is outside the caller's jurisdiction")
+        today = self.clock.now().astimezone(CHINA_TZ).date().isoformat()
+        return counters.read(self.store.screen_counters, allowed, region, today)
+
 
 
 def _projector(source: str, event_types: tuple[str, ...]):
@@ -35,7 +61,7 @@ def _projector(source: str, event_types: tuple[str, ...]):
         kind = message.get("type") if isinstance(message, dict) else None
         if kind not in event_types:
             raise InvalidEvent(f"search does not project {kind!r} from {source}")
-        projection.apply(self.store.case_views, parse_event(message, kind))
+        readmodel.fold(self.store.case_views, self.store.screen_counters, self.index, parse_event(message, kind))
 
     project.__name__ = project.__qualname__ = f"project_{source}_events"
     return project

@@ -146,7 +146,8 @@ def test_phone_tails_are_searchable_but_whole_numbers_are_not_exposed(loaded):
 
 
 def test_filters(loaded):
-    search = (lambda **kw: ids(loaded.search(CaseQuery(**kw), Scope())))
+    def search(**kw):
+        return (ids(loaded.search(CaseQuery(**kw), Scope())))
     assert search(region="150100") == ["a5", "a2", "a1"]  # the city's code covers its counties
     assert search(region="150102001") == ["a5", "a1"]
     assert search(category="labor") == ["a3", "a7"]

@@ -1,0 +1,163 @@
+"""The screen's counters, kept per event and never by rescanning. Plain domain logic.
+
+Every case view contributes a set of counts to its region and every region above it (and to
+the whole platform): open cases by status, risk, level, category and channel, received and
+resolved per day, overdue now, mediation and follow-up outcomes. When an event changes a view,
+the counters move by the difference between the view's contribution after and before, so the
+counters always equal a recount of the views.
+
+Crash safety: the difference is written into the view itself (``pending_counts``, keyed by
+event id) in the same write as the projection, then added to the counters, then removed from
+the view. A redelivered event finds its own entry still pending and adds it then. One window
+remains: a crash after the counters were written and before the entry was removed counts
+that event's difference twice; ``fengqiao reindex --recount`` repairs it.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+from fengqiao.clock import CHINA_TZ
+from fengqiao.search import Scope, region_ancestors, region_prefix
+from fengqiao.store import Collection, CollectionSpec
+from fengqiao.store import changes as store_changes
+
+COUNTERS = CollectionSpec("screen_counters")
+EVERYWHERE = "all"
+OPEN_DIMENSIONS = ("status", "risk", "level", "category", "channel")
+SATISFIED = ("satisfied", "basically_satisfied")
+PENDING = "pending_counts"
+
+
+def _day(moment: str | None) -> str | None:
+    return datetime.fromisoformat(moment).astimezone(CHINA_TZ).date().isoformat() if moment else None
+
+
+def contribution(view: dict | None) -> Counter:
+    """What one view adds to the counters of each region it lies in."""
+    counts: Counter = Counter()
+    if not view or not view.get("received_at") or view.get("status") in (None, "merged"):
+        return counts  # a merged report is counted as part of the case it joined
+    counts[f"received.{_day(view['received_at'])}"] += 1
+    status = view["status"]
+    if status != "closed":
+        assignment = view.get("assignment") or {}
+        values = {"status": status, "risk": view.get("risk"), "level": assignment.get("level"),
+                  "category": view.get("category"), "channel": view.get("channel")}
+        counts["open"] += 1
+        for dimension, value in values.items():
+            if value is not None:
+                counts[f"open.{dimension}.{value}"] += 1
+        if view.get("overdue"):
+            counts["overdue"] += 1
+    resolution = view.get("resolution")
+    if resolution and status in ("resolved", "closed"):
+        counts[f"resolved.{_day(resolution['resolved_at'])}"] += 1
+    outcome = (view.get("mediation") or {}).get("outcome")
+    if outcome:
+        counts["mediation.concluded"] += 1
+        counts["mediation.agreed"] += outcome == "agreement"
+    followup = view.get("followup") or {}
+    if followup.get("state") == "done":
+        counts["followup.visited"] += 1
+        counts["followup.satisfied"] += followup.get("satisfaction") in SATISFIED
+    return +counts  # drop zeros
+
+
+def difference(before: dict | None, after: dict) -> dict[str, dict[str, int]]:
+    """How each region's counters move when a view goes from ``before`` to ``after``."""
+    moves: dict[str, Counter] = {}
+    for view, sign in ((before, -1), (after, 1)):
+        counts = contribution(view)
+        if not counts:
+            continue
+        for region in [EVERYWHERE, *region_ancestors(view.get("region_code"))]:
+            target = moves.setdefault(region, Counter())
+            for key, n in counts.items():
+                target[key] += sign * n
+    return {region: {k: n for k, n in c.items() if n} for region, c in moves.items()
+            if any(c.values())}
+
+
+def stamp(before: dict | None, after: dict, event_id: str) -> None:
+    """Note the view's counter difference on the view itself, before it is written."""
+    moves = difference(before, after)
+    if moves:
+        after[PENDING] = {**(after.get(PENDING) or {}), event_id: moves}
+
+
+def add(counters: Collection, moves: dict[str, dict[str, int]]) -> None:
+    for region, deltas in moves.items():
+        def change(doc, deltas=deltas):
+            counts = dict(doc["counts"])
+            for key, n in deltas.items():
+                counts[key] = counts.get(key, 0) + n
+                if not counts[key]:
+                    del counts[key]
+            return {"counts": counts}
+
+        store_changes.upsert(counters, region, change, {"counts": {}})
+
+
+def settle(views: Collection, counters: Collection, view: dict, event_id: str) -> dict:
+    """Add the event's pending difference (if still pending) to the counters, then clear it."""
+    moves = (view.get(PENDING) or {}).get(event_id)
+    if not moves:
+        return view
+    add(counters, moves)
+
+    def clear(doc):
+        pending = dict(doc.get(PENDING) or {})
+        if event_id not in pending:
+            return None
+        del pending[event_id]
+        return {PENDING: pending or None}
+
+    settled, _ = store_changes.update(views, view["id"], clear)
+    return settled
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+def _regions_in(scope: Scope, region: str | None) -> list[str]:
+    """The counter documents that add up to what the caller asked for and may see."""
+    if region:
+        return [region]
+    if scope.regions is None:
+        return [EVERYWHERE]
+    # A region inside another region of the scope is already counted by it.
+    prefixes = sorted({region_prefix(r): r for r in scope.regions}.items())
+    outer = [code for prefix, code in prefixes if not any(prefix != p and prefix.startswith(p) for p, _ in prefixes)]
+    return outer
+
+
+def read(counters: Collection, scope: Scope, region: str | None, today: str, days: int = 7) -> dict:
+    """The screen's figures for a region (or the caller's whole scope), with rates."""
+    total: Counter = Counter()
+    for code in _regions_in(scope, region):
+        doc = counters.get(code)
+        total.update((doc or {}).get("counts", {}))
+    open_by = {d: {} for d in OPEN_DIMENSIONS}
+    received, resolved = {}, {}
+    for key, n in total.items():
+        head, _, rest = key.partition(".")
+        if head == "open" and rest:
+            dimension, _, value = rest.partition(".")
+            open_by[dimension][value] = n
+        elif head == "received":
+            received[rest] = n
+        elif head == "resolved":
+            resolved[rest] = n
+    recent = [(date.fromisoformat(today) - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
+    concluded, visited = total["mediation.concluded"], total["followup.visited"]
+    return {
+        "region": region, "open": total["open"], "open_by": open_by, "overdue": total["overdue"],
+        "grade3_open": open_by["risk"].get("3", 0),
+        "received_today": received.get(today, 0), "resolved_today": resolved.get(today, 0),
+        "per_day": [{"day": d, "received": received.get(d, 0), "resolved": resolved.get(d, 0)} for d in recent],
+        "received_total": sum(received.values()), "resolved_total": sum(resolved.values()),
+        "mediation": {"concluded": concluded, "agreed": total["mediation.agreed"],
+                      "success_rate": round(total["mediation.agreed"] / concluded, 4) if concluded else None},
+        "followup": {"visited": visited, "satisfied": total["followup.satisfied"],
+                     "satisfaction_rate": round(total["followup.satisfied"] / visited, 4) if visited else None},
+    }
