@@ -116,6 +116,46 @@ def import_ledger(file: str, channel: str | None, gateway_url: str | None, api_k
         raise click.ClickException("the broker went away during the import; run the same import again")
 
 
+def _read_side(settings: Settings):
+    from fengqiao.store import open_store
+    from services.search import counters, projection
+
+    store = open_store(settings.resolved_store_uri, "search")
+    return store, projection.CASE_VIEWS.open(store), counters.COUNTERS.open(store)
+
+
+@main.command()
+def reindex() -> None:
+    """Rebuild the search index from the case views; search answers from the old index until
+    the new one is complete, then switches to it."""
+    from fengqiao.search import open_index
+    from services.search.readmodel import reindex as rebuild
+
+    settings = _settings()
+    store, views, _ = _read_side(settings)
+    index = open_index(settings.resolved_search_uri)
+    try:
+        with click.progressbar(length=views.count(), label="重建检索索引") as bar:
+            done = rebuild(views, index, lambda done, total: bar.update(done - bar.pos))
+    finally:
+        index.close()
+        store.close()
+    click.echo(f"indexed {done} cases", err=True)
+
+
+@main.command()
+def recount() -> None:
+    """Count the screen's figures afresh from the case views (a repair; stop the search service first)."""
+    from services.search.readmodel import recount as count_again
+
+    store, views, screen = _read_side(_settings())
+    try:
+        regions = count_again(views, screen)
+    finally:
+        store.close()
+    click.echo(f"recounted {regions} regions", err=True)
+
+
 @main.command("triage")
 @click.option("--batch", default=1000, show_default=True, help="cases classified together")
 def triage_cases(batch: int) -> None:

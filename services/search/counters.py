@@ -10,7 +10,7 @@ Crash safety: the difference is written into the view itself (``pending_counts``
 event id) in the same write as the projection, then added to the counters, then removed from
 the view. A redelivered event finds its own entry still pending and adds it then. One window
 remains: a crash after the counters were written and before the entry was removed counts
-that event's difference twice; ``fengqiao reindex --recount`` repairs it.
+that event's difference twice; ``fengqiao recount`` repairs it (``readmodel.recount``).
 """
 from __future__ import annotations
 

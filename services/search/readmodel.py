@@ -6,6 +6,9 @@ it is still there, and the case is indexed again.
 """
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
+
 from fengqiao.events import Event
 from fengqiao.search import SearchIndex, indexed_case
 from fengqiao.store import Collection
@@ -16,3 +19,37 @@ def fold(views: Collection, screen: Collection, index: SearchIndex, event: Event
     touched = projection.apply(views, event, stamp=counters.stamp)
     settled = [counters.settle(views, screen, view, event.event_id) for view, _ in touched if view]
     index.index([indexed_case(view) for view in settled])
+
+
+def every_view(views: Collection, page_size: int = 1000) -> Iterator[dict]:
+    cursor = None
+    while True:
+        page = views.find({}, limit=page_size, after=cursor)
+        yield from page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
+def reindex(views: Collection, index: SearchIndex, progress=lambda done, total: None) -> int:
+    """Rebuild the search index from the case views; search answers from the old one meanwhile."""
+    return index.rebuild(lambda: (indexed_case(v) for v in every_view(views)), views.count(), progress)
+
+
+def recount(views: Collection, screen: Collection) -> int:
+    """Repair the counters by counting every view afresh; run it with the search service stopped.
+
+    Not the serving path (the counters are kept per event); this mends the one crash window
+    ``counters`` documents.
+    """
+    totals: dict[str, Counter] = {}
+    for view in every_view(views):
+        for region, deltas in counters.difference(None, view).items():
+            totals.setdefault(region, Counter()).update(deltas)
+        if view.get(counters.PENDING):
+            views.update(view["id"], {counters.PENDING: None}, expected_version=view["version"])
+    for stale in every_view(screen):
+        screen.delete(stale["id"])
+    for region, counts in totals.items():
+        screen.insert({"id": region, "counts": dict(counts)})
+    return len(totals)

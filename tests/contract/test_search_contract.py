@@ -61,7 +61,7 @@ def index(request, tmp_path):
     backend.close()
 
 
-def view(case_id, text, received_at, *, region="150102001001", status="assigned", category="property",
+def view(case_id, text, received_at, *, region="150102001001", status="assigned", category="property_mgmt",
          risk=1, channel="hotline_12345", unit="U-XC-JD", level="township", due="2026-03-20T09:00:00+08:00",
          address="新城区清泉街12号", phone=None, name="王某", overdue=False, monitoring=False, version=3,
          resolution=None, merged_into=None):
@@ -81,14 +81,15 @@ CASES = [
     view("a2", "樓上漏水嚴重，天花板發霉，要求維修。", "2026-03-02T09:00:00+08:00", region="150102002001",
          risk=2, due="2026-03-10T09:00:00+08:00", resolution="物业维修后漏水已止"),
     view("a3", "工地拖欠工资二十多名工人，欠薪三万五千元。", "2026-03-03T09:00:00+08:00", region="150525100201",
-         category="labor", risk=3, unit="U-NM-RS", level="county", channel="police_110", overdue=True),
+         category="labor_wage", risk=3, unit="U-NM-RS", level="county", channel="police_110", overdue=True),
     view("a4", "小区停车位纠纷，邻居占用车位。", "2026-03-04T09:00:00+08:00", region="510183001001",
          category="neighbor", status="closed", unit="U-QL", level="village", due=None, monitoring=True),
     view("a5", "邻居家水管漏水淹了我家地板，协商赔偿未果。", "2026-03-05T09:00:00+08:00", region="150102001001001",
          category="neighbor", risk=2, level="grid", phone="13812345678"),
     view("a6", "楼上漏水三个月物业不管", "2026-03-06T09:00:00+08:00", status="merged", merged_into="a1"),
     view("a7", "包工头欠薪不还，工人讨薪无门。", "2026-02-20T09:00:00+08:00", region="150525100202",
-         category="labor", risk=3, unit="U-NM-RS", level="county", status="resolved", resolution="协调工程款发放到位"),
+         category="labor_wage", risk=3, unit="U-NM-RS", level="county", status="resolved",
+         resolution="协调工程款发放到位"),
 ]
 
 
@@ -127,7 +128,7 @@ def test_every_word_must_match(loaded):
 
 def test_address_and_names_are_searched(loaded):
     assert set(ids(loaded.search(CaseQuery(q="清泉街"), Scope()))) == {"a1", "a2", "a3", "a4", "a5", "a7"}
-    assert ids(loaded.search(CaseQuery(q="物业公司", category="labor"), Scope())) == ["a3", "a7"]
+    assert ids(loaded.search(CaseQuery(q="物业公司", category="labor_wage"), Scope())) == ["a3", "a7"]
 
 
 def test_snippets_mark_what_matched(loaded):
@@ -150,7 +151,7 @@ def test_filters(loaded):
         return (ids(loaded.search(CaseQuery(**kw), Scope())))
     assert search(region="150100") == ["a5", "a2", "a1"]  # the city's code covers its counties
     assert search(region="150102001") == ["a5", "a1"]
-    assert search(category="labor") == ["a3", "a7"]
+    assert search(category="labor_wage") == ["a3", "a7"]
     assert search(risk=3, status="resolved") == ["a7"]
     assert search(channel="police_110") == ["a3"]
     assert search(level="grid") == ["a5"]
@@ -188,7 +189,7 @@ def test_a_cursor_from_another_sort_is_refused(loaded):
 def test_a_scope_never_lets_anything_outside_it_through(loaded):
     county = Scope(regions=("150102",))
     for query in (CaseQuery(), CaseQuery(q="漏水"), CaseQuery(q="欠薪"), CaseQuery(region="150100"),
-                  CaseQuery(category="labor"), CaseQuery(sort="risk")):
+                  CaseQuery(category="labor_wage"), CaseQuery(sort="risk")):
         for item in loaded.search(query, county).items:
             assert item["region_code"].startswith("150102"), (query, item)
     assert ids(loaded.search(CaseQuery(q="欠薪"), county)) == []

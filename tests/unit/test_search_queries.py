@@ -41,7 +41,7 @@ def test_the_mapping_uses_the_builtin_cjk_analyzer_and_covers_every_document_fie
 
 
 def test_a_search_becomes_phrases_filters_and_a_scope():
-    body = search_body(CaseQuery(q="漏水 0001", region="150100", category="property", overdue=True,
+    body = search_body(CaseQuery(q="漏水 0001", region="150100", category="property_mgmt", overdue=True,
                                  received_from="2026-03-01T00:00:00+08:00"),
                        Scope(regions=("150102", "150525"), units=("U1",)), None, 20)
     must = body["query"]["bool"]["must"]
@@ -49,7 +49,7 @@ def test_a_search_becomes_phrases_filters_and_a_scope():
                                            {"match_phrase": {"names": "漏水"}}], "minimum_should_match": 1}}
     assert {"term": {"tails": "0001"}} in must[1]["bool"]["should"]
     filters = body["query"]["bool"]["filter"]
-    assert {"term": {"category": "property"}} in filters and {"term": {"overdue": True}} in filters
+    assert {"term": {"category": "property_mgmt"}} in filters and {"term": {"overdue": True}} in filters
     assert {"prefix": {"region_code": "1501"}} in filters
     assert {"range": {"received_at": {"gte": "2026-03-01T00:00:00+08:00"}}} in filters
     assert {"bool": {"should": [{"prefix": {"region_code": "150102"}}, {"prefix": {"region_code": "150525"}}],

@@ -1,0 +1,172 @@
+"""The screen's counters, kept per event, equal a full recount of the case views."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from fengqiao.clock import CHINA_TZ, isoformat
+from fengqiao.events import make_event
+from fengqiao.search import Scope, region_prefix
+from fengqiao.search.sqlite import SqliteIndex
+from services.search import counters, projection, readmodel
+
+REGIONS = ["150102", "150102001", "150102001001", "150102001001001", "150102002001", "150525100201", "510183"]
+CATEGORIES = ["property_mgmt", "labor_wage", "neighbor", "marriage_family", "land"]
+START = datetime(2026, 3, 1, 8, 0, tzinfo=CHINA_TZ)
+
+
+@pytest.fixture
+def read_side(memory_store, tmp_path):
+    index = SqliteIndex(tmp_path / "search")
+    yield projection.CASE_VIEWS.open(memory_store), counters.COUNTERS.open(memory_store), index
+    index.close()
+
+
+def life_of_a_case(rng: random.Random, n: int) -> list:
+    """The events of one case, in the order they happened (stamped hours apart)."""
+    case_id, at = f"case-{n:05d}", START + timedelta(hours=rng.randrange(0, 24 * 20))
+    moments = iter(at + timedelta(hours=h) for h in range(0, 1000, 7))
+
+    def event(kind, data, discriminator=None):
+        return make_event(kind, case_id, data, occurred_at=next(moments), discriminator=discriminator)
+
+    received = next(moments)
+    events = [event("case_received", {
+        "number": f"FQ-{n:06d}", "channel": rng.choice(["hotline_12345", "police_110", "grid", "petition"]),
+        "source_id": f"S{n}", "text": "来电反映楼上漏水", "region_code": rng.choice(REGIONS),
+        "received_at": isoformat(received)})]
+    category, risk = rng.choice(CATEGORIES), rng.choice([1, 1, 2, 3])
+    events.append(event("case_triaged", {"triage_no": 1, "category": category, "risk": risk, "reasons": ["关键词"],
+                                         "confidence": 0.8}, 1))
+    for no in range(1, rng.choice([2, 2, 3]) + 1):
+        events.append(event("case_assigned", {
+            "assignment_no": no, "level": rng.choice(["county", "township", "village", "grid"]),
+            "region_code": None, "unit_id": f"U{no}", "unit_name": "某单位", "category": category, "risk": risk,
+            "reason": "属地管理", "kind": "auto" if no == 1 else "manual"}, no))
+    if rng.random() < 0.3:
+        events.append(event("case_overdue", {"deadline": "resolution", "due_at": isoformat(received),
+                                             "unit_id": f"U{no}", "unit_name": "某单位"}))
+    if rng.random() < 0.4:
+        events.append(event("mediation_concluded", {"mediation_id": f"m-{n}", "outcome": rng.choice(
+            ["no_agreement", "withdrawn"]), "reasons": "双方分歧较大", "by": "调解员"}))
+    if rng.random() < 0.6:
+        events.append(event("case_resolved", {"resolution": "handled", "summary": "已处理",
+                                              "resolved_at": isoformat(next(moments)), "by": "u"}))
+        satisfaction = rng.choice(["satisfied", "basically_satisfied", "unsatisfied"])
+        events.append(event("followup_done", {"visit_no": 1, "method": "phone", "resolved": True,
+                                              "satisfaction": satisfaction, "visited_at": isoformat(received),
+                                              "by": "回访员"}, 1))
+        if satisfaction == "unsatisfied":
+            events.append(event("case_reopened", {"reopen_no": 1, "reason": "不满意", "by": "followup"}, 1))
+        elif rng.random() < 0.7:
+            events.append(event("case_closed", {"visit_no": 1, "closed_at": isoformat(received), "by": "u"}))
+    return events
+
+
+def a_mixed_stream(rng: random.Random, cases: int) -> list:
+    """Every case's events interleaved, some delivered twice, some neighbours swapped."""
+    lives = [life_of_a_case(rng, n) for n in range(cases)]
+    stream = []
+    while any(lives):
+        life = rng.choice([life for life in lives if life])
+        stream.append(life.pop(0))
+        if rng.random() < 0.1:
+            stream.append(stream[-1])  # at-least-once: delivered again
+    for i in range(0, len(stream) - 1, 5):
+        stream[i], stream[i + 1] = stream[i + 1], stream[i]  # and not always in order
+    return stream
+
+
+def recount(views, region: str | None) -> dict:
+    """The figures counted afresh from every view, through store queries."""
+    where = {} if region is None else {"region_code": {"$gte": region_prefix(region),
+                                                      "$lt": region_prefix(region) + "\uffff"}}
+    everything = views.find(where, limit=100_000).items
+    live = [v for v in everything if v.get("received_at") and v["status"] not in (None, "merged")]
+    open_ = [v for v in live if v["status"] != "closed"]
+
+    def by(values):
+        counted = {}
+        for value in values:
+            if value is not None:
+                counted[str(value)] = counted.get(str(value), 0) + 1
+        return counted
+
+    concluded = [v for v in live if (v.get("mediation") or {}).get("outcome")]
+    visited = [v for v in live if (v.get("followup") or {}).get("state") == "done"]
+    return {
+        "open": len(open_), "overdue": sum(1 for v in open_ if v.get("overdue")),
+        "open_by": {"status": by(v["status"] for v in open_), "risk": by(v.get("risk") for v in open_),
+                    "level": by((v.get("assignment") or {}).get("level") for v in open_),
+                    "category": by(v.get("category") for v in open_), "channel": by(v["channel"] for v in open_)},
+        "received_total": len(live),
+        "resolved_total": sum(1 for v in live if v.get("resolution") and v["status"] in ("resolved", "closed")),
+        "mediation": len(concluded),
+        "satisfied": sum(1 for v in visited if v["followup"]["satisfaction"] != "unsatisfied"),
+        "visited": len(visited),
+    }
+
+
+EVERYTHING = Scope()
+
+
+def figures(screen, region: str | None, scope=EVERYTHING) -> dict:
+    read = counters.read(screen, scope, region, "2026-03-10")
+    return {"open": read["open"], "overdue": read["overdue"], "open_by": read["open_by"],
+            "received_total": read["received_total"], "resolved_total": read["resolved_total"],
+            "mediation": read["mediation"]["concluded"], "satisfied": read["followup"]["satisfied"],
+            "visited": read["followup"]["visited"]}
+
+
+def test_counters_equal_a_recount_after_thousands_of_mixed_events(read_side):
+    views, screen, index = read_side
+    stream = a_mixed_stream(random.Random(6), 500)
+    assert len(stream) > 3000
+    for event in stream:
+        readmodel.fold(views, screen, index, event)
+    for region in (None, "150100", "150102", "150102001", "150102001001001", "150525", "510183"):
+        assert figures(screen, region) == recount(views, region), region
+    everywhere = figures(screen, None)
+    assert everywhere["open"] > 100 and everywhere["resolved_total"] > 100 and everywhere["visited"] > 100
+    assert index.count() == 500  # and every case reached the index
+
+
+def test_a_crash_between_the_view_and_the_counters_is_repaired_by_the_redelivery(read_side):
+    views, screen, index = read_side
+    events = life_of_a_case(random.Random(1), 1)
+    for event in events[:-1]:
+        readmodel.fold(views, screen, index, event)
+    projection.apply(views, events[-1], stamp=counters.stamp)  # the view is written, then the process dies
+    assert views.get(events[-1].case_id)["pending_counts"]
+    readmodel.fold(views, screen, index, events[-1])  # redelivered
+    assert figures(screen, None) == recount(views, None)
+    assert not views.get(events[-1].case_id)["pending_counts"]
+
+
+def test_recount_repairs_counters_that_drifted(read_side):
+    views, screen, index = read_side
+    for event in a_mixed_stream(random.Random(3), 80):
+        readmodel.fold(views, screen, index, event)
+    counters.add(screen, {"all": {"open": 5}, "150102": {"overdue": -2}})  # a double count, say
+    assert figures(screen, None) != recount(views, None)
+    readmodel.recount(views, screen)
+    for region in (None, "150102", "510183"):
+        assert figures(screen, region) == recount(views, region)
+
+
+def test_rates_and_days_and_a_scope_of_several_regions(read_side):
+    views, screen, index = read_side
+    for event in a_mixed_stream(random.Random(2), 120):
+        readmodel.fold(views, screen, index, event)
+    read = counters.read(screen, Scope(), None, "2026-03-10")
+    assert len(read["per_day"]) == 7 and read["per_day"][-1]["day"] == "2026-03-10"
+    followup = read["followup"]
+    assert followup["satisfaction_rate"] == round(followup["satisfied"] / followup["visited"], 4)
+    assert read["mediation"]["success_rate"] == 0.0  # none of these mediations reached an agreement
+    assert read["grade3_open"] == read["open_by"]["risk"].get("3", 0)
+    scoped = figures(screen, None, Scope(regions=("150102001", "150102", "510183")))  # 150102001 lies in 150102
+    whole = [recount(views, r) for r in ("150102", "510183")]
+    assert scoped["open"] == sum(w["open"] for w in whole)
+    assert scoped["received_total"] == sum(w["received_total"] for w in whole)
