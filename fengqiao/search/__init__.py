@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from fengqiao.privacy import id_numbers, mask_text, phone_tail, phones
+from fengqiao.privacy import mask_text, phone_tail
 
 MAX_PAGE = 200
 TOTAL_LIMIT = 10_000  # beyond this, totals are a lower bound (Elasticsearch's track_total_hits)
@@ -142,9 +142,10 @@ class SearchIndex(Protocol):
         """Cases received before this one that read most alike, best first."""
         ...
 
-    def rebuild(self, docs: Callable[[], Iterable[dict]], total: int,
+    def rebuild(self, views: Callable[[], Iterable[dict]], total: int,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> int:
-        """Build a new index from ``docs()`` while this one keeps answering, then switch to it."""
+        """Build a new index from the case views ``views()`` while this one keeps answering,
+        switch to it, then catch up with views that changed meanwhile (``views()`` again)."""
         ...
 
     def count(self) -> int: ...
@@ -169,22 +170,28 @@ def open_index(uri: str) -> SearchIndex:
 NO_DUE = "~"  # sorts after every ISO time, so cases without a deadline come last
 
 
+SEQUENCE_HASH_BITS = 22
+
+
 def sequence(received_at: str, case_id: str) -> int:
     """A number that orders cases by received time, then id: the index's natural order.
 
-    Seconds since the epoch in the high bits, 30 bits of the id's hash below them: equal
+    Milliseconds since the epoch in the high bits, 22 bits of the id's hash below them: equal
     received times keep a fixed, id-determined order, the same in every backend.
     """
-    seconds = int(datetime.fromisoformat(received_at).timestamp()) if received_at else 0
     digest = int.from_bytes(hashlib.blake2b(case_id.encode(), digest_size=4).digest(), "big")
-    return (seconds << 30) | (digest & 0x3FFFFFFF)
+    return (epoch_ms(received_at) << SEQUENCE_HASH_BITS) | (digest & ((1 << SEQUENCE_HASH_BITS) - 1))
+
+
+def epoch_ms(moment: str) -> int:
+    return int(datetime.fromisoformat(moment).timestamp() * 1000) if moment else 0
 
 
 def _tails(view: dict) -> list[str]:
+    """Last four digits of the case's numbers (intake has already pulled them out of the text)."""
     people = [view.get("reporter") or {}, *(view.get("parties") or [])]
     numbers = [*(view.get("phones") or []), *(view.get("id_numbers") or []),
                *(p.get("phone") for p in people), *(p.get("id_number") for p in people)]
-    numbers += [*phones(view.get("text") or ""), *id_numbers(view.get("text") or "")]
     return sorted({t for t in map(phone_tail, numbers) if t})
 
 

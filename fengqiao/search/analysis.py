@@ -34,7 +34,7 @@ def tokens(text: str | None) -> list[str]:
     found: list[str] = []
     for run in RUN.findall(fold(text)):
         if HAN_RUN.match(run) and len(run) > 1:
-            found.extend(run[i:i + 2] for i in range(len(run) - 1))
+            found.extend(map(str.__add__, run, run[1:]))  # the overlapping pairs
         else:
             found.append(run)
     return found

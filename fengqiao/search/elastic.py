@@ -23,6 +23,7 @@ from fengqiao.search import (
     SearchPage,
     decode_cursor,
     encode_cursor,
+    indexed_case,
     region_prefix,
     sort_key,
 )
@@ -152,14 +153,14 @@ class ElasticIndex:
         if failed:
             raise SearchError(f"{len(failed)} documents were not indexed; first: {failed[0]}")
 
-    def rebuild(self, docs: Callable[[], Iterable[dict]], total: int,
+    def rebuild(self, views: Callable[[], Iterable[dict]], total: int,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> int:
         name = ALIAS + "-" + str(time.time_ns())
         self._create(name, alias=False)
         done = 0
         batch: list[dict] = []
-        for doc in docs():
-            batch.append(doc)
+        for view in views():
+            batch.append(indexed_case(view))
             if len(batch) >= BATCH:
                 self.index(batch, target=name)
                 done += len(batch)
@@ -171,7 +172,8 @@ class ElasticIndex:
         old = list(self.es.indices.get_alias(name=ALIAS))
         self.es.indices.update_aliases(actions=[
             *({"remove": {"index": o, "alias": ALIAS}} for o in old), {"add": {"index": name, "alias": ALIAS}}])
-        self.index(docs())  # the catch-up: external versions keep whatever is newer
+        # The catch-up sends every view again: external versions keep whatever is newer.
+        self.index(indexed_case(v) for v in views())
         for o in old:
             self.es.indices.delete(index=o)
         return done

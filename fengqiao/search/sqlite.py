@@ -18,12 +18,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 from fengqiao.search import (
     MAX_PAGE,
+    SEQUENCE_HASH_BITS,
     SUBTREE_END,
     TOTAL_LIMIT,
     CaseQuery,
@@ -31,6 +31,8 @@ from fengqiao.search import (
     SearchPage,
     decode_cursor,
     encode_cursor,
+    epoch_ms,
+    indexed_case,
     region_prefix,
     sort_key,
 )
@@ -68,8 +70,9 @@ def _phrase(term: str) -> str:
     return '"' + " ".join(tokens(term)) + '"'
 
 
-def _seconds(moment: str) -> int:
-    return int(datetime.fromisoformat(moment).timestamp()) << 30
+def _first_sequence(moment: str) -> int:
+    """The lowest sequence number of a case received at ``moment``."""
+    return epoch_ms(moment) << SEQUENCE_HASH_BITS
 
 
 class SqliteIndex:
@@ -124,22 +127,20 @@ class SqliteIndex:
                 for doc in docs:
                     _write(db, doc)
 
-    def rebuild(self, docs: Callable[[], Iterable[dict]], total: int,
+    def rebuild(self, views: Callable[[], Iterable[dict]], total: int,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> int:
-        """Build a new generation from ``docs()``, switch to it, then catch up with what changed
-        in between (``docs()`` again; only newer versions are written)."""
         name = self._new_generation()
         db = _connect(self.directory / name)
-        done = 0
+        done, taken = 0, set()
         try:
             batch: list[dict] = []
-            for doc in docs():
-                batch.append(doc)
+            for view in views():
+                batch.append(indexed_case(view))
                 if len(batch) >= BATCH:
-                    done += _write_batch(db, batch)
+                    done += _insert_new(db, batch, taken)
                     progress(done, total)
                     batch = []
-            done += _write_batch(db, batch)
+            done += _insert_new(db, batch, taken)
             progress(done, total)
             db.execute("ANALYZE")
         finally:
@@ -147,9 +148,19 @@ class SqliteIndex:
         old = self.pointer.read_text().strip()
         with self._lock:
             self._point_to(name)
-        self.index(docs())  # the catch-up: versions written meanwhile to the old generation
+        self._catch_up(views())
         self._remove(old)
         return done
+
+    def _catch_up(self, views: Iterable[dict]) -> None:
+        """Index the views whose version moved on while the new generation was being built."""
+        with self._lock:
+            db = self._db()
+            with db:
+                for view in views:
+                    stored = db.execute("SELECT version FROM cases WHERE id = ?", (view["id"],)).fetchone()
+                    if stored is None or stored[0] < (view.get("version") or 0):
+                        _write(db, indexed_case(view))
 
     def _remove(self, name: str) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -234,10 +245,10 @@ def _filters(query: CaseQuery, scope: Scope) -> tuple[list[str], list]:
         params += [prefix, prefix + SUBTREE_END]
     if query.received_from:
         where.append("cases.seq >= ?")
-        params.append(_seconds(query.received_from))
+        params.append(_first_sequence(query.received_from))
     if query.received_to:
         where.append("cases.seq < ?")
-        params.append(_seconds(query.received_to))
+        params.append(_first_sequence(query.received_to))
     if scope.regions is not None:
         prefixes = [region_prefix(r) for r in scope.regions]
         where.append("(" + (" OR ".join("(cases.region_code >= ? AND cases.region_code < ?)" for _ in prefixes)
@@ -258,20 +269,40 @@ def _connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _write_batch(db: sqlite3.Connection, batch: list[dict]) -> int:
+def _insert_new(db: sqlite3.Connection, batch: list[dict], taken: set[int]) -> int:
+    """Bulk-insert documents into a generation being built: no id is there yet."""
+    rows, terms = [], []
+    for doc in batch:
+        seq = doc["seq"]
+        while seq in taken:
+            seq += 1  # two ids hashed alike within one second: the later one steps aside
+        taken.add(seq)
+        row = _row(doc)
+        rows.append([seq, doc["id"], doc.get("version") or 0, *row])
+        terms.append([seq, *_terms_of(doc)])
     with db:
-        for doc in batch:
-            _write(db, doc)
+        db.executemany(f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, text, terms_key, summary) "
+                       f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)", rows)
+        db.executemany("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)", terms)
     return len(batch)
 
 
-def _write(db: sqlite3.Connection, doc: dict) -> None:
-    """Insert or replace one case, unless the index already holds a newer version of it."""
-    terms = _terms_of(doc)
-    terms_key = hashlib.blake2b("\x1f".join(terms).encode(), digest_size=8).hexdigest()
+def _row(doc: dict) -> list:
+    """The filter columns, text, terms key and summary of a document, in SCHEMA's order."""
     values = [doc[c] for c in FILTER_COLUMNS]
     values[FILTER_COLUMNS.index("risk")] = doc["risk"] or 0
-    summary = json.dumps(doc["summary"], ensure_ascii=False, separators=(",", ":"))
+    return [*values, doc["text"], _terms_key(doc), json.dumps(doc["summary"], ensure_ascii=False,
+                                                               separators=(",", ":"))]
+
+
+def _terms_key(doc: dict) -> str:
+    """Changes when anything the terms are made from changes."""
+    source = "\x1f".join((doc["text"], doc["address"], doc["names"], *doc["tails"]))
+    return hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
+
+
+def _write(db: sqlite3.Connection, doc: dict) -> None:
+    """Insert or replace one case, unless the index already holds this or a newer version of it."""
     existing = db.execute("SELECT seq, version, terms_key FROM cases WHERE id = ?", (doc["id"],)).fetchone()
     if existing is None:
         seq = doc["seq"]
@@ -279,15 +310,17 @@ def _write(db: sqlite3.Connection, doc: dict) -> None:
             seq += 1  # two ids hashed alike within one second: the later one steps aside
         db.execute(f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, text, terms_key, summary) "
                    f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)",
-                   [seq, doc["id"], doc.get("version") or 0, *values, doc["text"], terms_key, summary])
-        db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)", [seq, *terms])
+                   [seq, doc["id"], doc.get("version") or 0, *_row(doc)])
+        db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)",
+                   [seq, *_terms_of(doc)])
         return
     seq, version, old_key = existing
-    if (doc.get("version") or 0) < version:
+    if (doc.get("version") or 0) <= version:
         return
+    row = _row(doc)
     db.execute(f"UPDATE cases SET version = ?, {', '.join(f'{c} = ?' for c in FILTER_COLUMNS)}, text = ?, "
-               f"terms_key = ?, summary = ? WHERE seq = ?",
-               [doc.get("version") or 0, *values, doc["text"], terms_key, summary, seq])
-    if terms_key != old_key:
+               f"terms_key = ?, summary = ? WHERE seq = ?", [doc.get("version") or 0, *row, seq])
+    if row[-2] != old_key:
         db.execute("DELETE FROM terms WHERE rowid = ?", (seq,))
-        db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)", [seq, *terms])
+        db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)",
+                   [seq, *_terms_of(doc)])

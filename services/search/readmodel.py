@@ -33,7 +33,7 @@ def every_view(views: Collection, page_size: int = 1000) -> Iterator[dict]:
 
 def reindex(views: Collection, index: SearchIndex, progress=lambda done, total: None) -> int:
     """Rebuild the search index from the case views; search answers from the old one meanwhile."""
-    return index.rebuild(lambda: (indexed_case(v) for v in every_view(views)), views.count(), progress)
+    return index.rebuild(lambda: every_view(views), views.count(), progress)
 
 
 def recount(views: Collection, screen: Collection) -> int:

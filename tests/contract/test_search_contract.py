@@ -30,8 +30,8 @@ class RefreshingElastic:
         self.inner.index(docs, **kw)
         self.inner.es.indices.refresh(index="cases*")
 
-    def rebuild(self, docs, total, progress=lambda d, t: None):
-        done = self.inner.rebuild(docs, total, progress)
+    def rebuild(self, views, total, progress=lambda d, t: None):
+        done = self.inner.rebuild(views, total, progress)
         self.inner.es.indices.refresh(index="cases*")
         return done
 
@@ -228,7 +228,7 @@ def test_rebuild_keeps_answering_from_the_old_index_until_the_new_one_is_complet
         for i, v in enumerate(changed):
             if i == 3 and not answers_during:
                 answers_during.append(ids(loaded.search(CaseQuery(q="核实"), Scope())))
-            yield indexed_case(v)
+            yield v
 
     progress = []
     assert loaded.rebuild(docs, len(changed), lambda done, total: progress.append((done, total))) == 7

@@ -34,7 +34,8 @@ def test_the_mapping_uses_the_builtin_cjk_analyzer_and_covers_every_document_fie
         assert props[field] == {"type": "text", "analyzer": "cjk"}
     assert MAPPINGS["dynamic"] == "strict"
     doc = es_document(indexed_case({"id": "c1", "text": "樓上漏水，电话13900000001", "received_at":
-                                    "2026-03-01T09:00:00+08:00", "reporter": {"name": "王某"}}))
+                                    "2026-03-01T09:00:00+08:00", "reporter": {"name": "王某"},
+                                    "phones": ["13900000001"]}))
     assert set(doc) <= set(props)
     assert doc["text"] == "楼上漏水，电话139****0001"  # folded, and the number masked before it leaves
     assert doc["shown_text"] == "樓上漏水，电话139****0001" and doc["tails"] == ["0001"]
