@@ -1,16 +1,15 @@
-"""Listing case views by filters, for the case list, exports and Open311. Plain domain logic.
-
-Full-text search and the richer filters arrive with the search issue; these filters are the
-ones the store port answers directly.
+"""Listing whole case views by filters the store answers directly, for ledger exports and
+Open311. Plain domain logic. The case list and full-text search go through the search index
+(``fengqiao.search``); this is for callers that need every field of each view.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fengqiao.search import SUBTREE_END, region_prefix
 from fengqiao.store import Collection, Filter, Order
 
 MAX_PAGE = 1000
-SUBTREE_END = "\uffff"  # region codes of a subtree share its prefix: [code, code + U+FFFF)
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,8 @@ class CaseFilters:
         if self.status is None and not self.include_merged:
             where["status"] = {"$ne": "merged"}
         if self.region:
-            where["region_code"] = {"$gte": self.region, "$lt": self.region + SUBTREE_END}
+            prefix = region_prefix(self.region)  # a city's code (150100) covers its counties (1501…)
+            where["region_code"] = {"$gte": prefix, "$lt": prefix + SUBTREE_END}
         received = {}
         if self.received_from:
             received["$gte"] = self.received_from

@@ -204,3 +204,25 @@ def test_bootstrap_key_rotation(tmp_path, clock):
         assert client.get("/api/v1/cases/x", headers={"X-API-Key": ADMIN_KEY}).status_code == 401
         assert client.get("/readyz", headers={"X-API-Key": "rotated-key"}).status_code == 503
         assert client.post("/api/v1/cases", json=VALID, headers={"X-API-Key": "rotated-key"}).status_code == 503
+
+
+@pytest.mark.parametrize("params, field, fragment", [
+    ({"q": "漏" * 201}, "q", "at most 200 characters"),
+    ({"sort": "relevance"}, "sort", "Input should be 'received', 'due' or 'risk'"),
+    ({"limit": 500}, "limit", "less than or equal to 200"),
+    ({"level": "province"}, "level", "Input should be"),
+    ({"region": "15A102"}, "region", "should match pattern"),
+    ({"overdue": "maybe"}, "overdue", "valid boolean"),
+    ({"received_from": "上周"}, "received_from", "valid datetime"),
+    ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
+])
+def test_bad_searches_get_422_naming_the_parameter(offline_client, params, field, fragment):
+    response = offline_client.get("/api/v1/cases", params=params)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert any(e["field"] == field and fragment in e["message"] for e in response.json()["errors"]), response.json()
+
+
+def test_bad_stats_and_similar_requests_get_422(offline_client):
+    assert offline_client.get("/api/v1/stats", params={"region": "city"}).status_code == 422
+    response = offline_client.get("/api/v1/cases/abc/similar", params={"limit": 0})
+    assert response.status_code == 422 and "limit" in response.json()["detail"]
