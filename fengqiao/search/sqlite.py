@@ -175,14 +175,15 @@ class SqliteIndex:
     def search(self, query: CaseQuery, scope: Scope, cursor: str | None = None, limit: int = 50) -> SearchPage:
         limit = min(max(limit, 1), MAX_PAGE)
         terms = query_terms(query.q)
-        where, params = _filters(query, scope)
         match = " AND ".join(_phrase(t) for t in terms)
-        source = "terms JOIN cases ON cases.seq = terms.rowid" if match else "cases"
+        # A text query is driven by FTS5, which walks its matches in rowid (= received) order.
+        source, seq = (("terms JOIN cases ON cases.seq = terms.rowid", "terms.rowid") if match
+                       else ("cases", "cases.seq"))
+        where, params = _filters(query, scope, seq)
         if match:
             where, params = ["terms MATCH ?", *where], [match, *params]
         after = decode_cursor(cursor, query.sort)
         page_where, page_params = list(where), list(params)
-        seq = "terms.rowid" if match else "cases.seq"
         if after is not None:
             page_where.append(AFTER[query.sort].format(seq=seq))
             page_params += after
@@ -215,7 +216,7 @@ class SqliteIndex:
             telling = sorted((t for t in distinct if stats.get(t, 0) > 1), key=lambda t: (stats[t], t))
             if not telling:
                 return []
-            where, params = _filters(CaseQuery(), scope)
+            where, params = _filters(CaseQuery(), scope, "terms.rowid")
             match = "text : (" + " OR ".join(f'"{t}"' for t in telling[:SIMILAR_TERMS]) + ")"
             rows = db.execute(
                 f"SELECT {COLUMNS}, bm25(terms) AS rank FROM terms "
@@ -231,7 +232,7 @@ def _item(row, terms: list[str]) -> dict:
     return summary
 
 
-def _filters(query: CaseQuery, scope: Scope) -> tuple[list[str], list]:
+def _filters(query: CaseQuery, scope: Scope, seq: str) -> tuple[list[str], list]:
     where: list[str] = []
     params: list = []
     for column, value in query.equalities().items():
@@ -244,10 +245,10 @@ def _filters(query: CaseQuery, scope: Scope) -> tuple[list[str], list]:
         where.append("cases.region_code >= ? AND cases.region_code < ?")
         params += [prefix, prefix + SUBTREE_END]
     if query.received_from:
-        where.append("cases.seq >= ?")
+        where.append(f"{seq} >= ?")
         params.append(_first_sequence(query.received_from))
     if query.received_to:
-        where.append("cases.seq < ?")
+        where.append(f"{seq} < ?")
         params.append(_first_sequence(query.received_to))
     if scope.regions is not None:
         prefixes = [region_prefix(r) for r in scope.regions]
