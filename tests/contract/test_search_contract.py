@@ -6,11 +6,12 @@ Runs against SQLite FTS5 always, and against Elasticsearch whenever FQ_TEST_ES_U
 from __future__ import annotations
 
 import os
+import random
 from urllib.parse import urlparse
 
 import pytest
 
-from fengqiao.search import CaseQuery, InvalidQuery, Scope, indexed_case
+from fengqiao.search import CaseQuery, InvalidQuery, Scope, indexed_case, region_prefix
 from fengqiao.search.sqlite import SqliteIndex
 
 ES_URL = os.environ.get("FQ_TEST_ES_URL")
@@ -236,3 +237,35 @@ def test_rebuild_keeps_answering_from_the_old_index_until_the_new_one_is_complet
     assert progress[-1] == (7, 7)
     assert ids(loaded.search(CaseQuery(q="核实"), Scope())) == ["a5", "a4", "a3", "a2", "a1", "a7"]
     assert loaded.count() == 7
+
+
+def expected(query: CaseQuery, scope: Scope) -> list[str]:
+    """The same filters and scope, applied in plain Python to the views: the oracle."""
+    def keeps(v):
+        doc = indexed_case(v)
+        fields = {"level": doc["level"], "unit_id": doc["unit_id"], "category": doc["category"], "risk": doc["risk"],
+                  "status": doc["status"], "channel": doc["channel"], "overdue": doc["overdue"],
+                  "monitoring": doc["monitoring"]}
+        return (all(fields[k] == value for k, value in query.equalities().items())
+                and not (query.excludes_merged() and v["status"] == "merged")
+                and (not query.region or v["region_code"].startswith(region_prefix(query.region)))
+                and (not query.received_from or v["received_at"] >= query.received_from)
+                and (not query.received_to or v["received_at"] < query.received_to)
+                and scope.allows(doc))
+    return [v["id"] for v in sorted(CASES, key=lambda v: v["received_at"], reverse=True) if keeps(v)]
+
+
+def test_random_filters_within_random_scopes_match_a_plain_python_filter(loaded):
+    rng = random.Random(4)
+    regions = ["150100", "150102", "150102001", "150102002001", "150500", "150525", "510100", "510183001001"]
+    for _ in range(150):
+        query = CaseQuery(**{name: rng.choice(values) for name, values in (
+            ("region", regions), ("category", ["property_mgmt", "labor_wage", "neighbor"]), ("risk", [1, 2, 3]),
+            ("status", ["assigned", "resolved", "closed", "merged"]), ("level", ["township", "county", "grid"]),
+            ("overdue", [True, False]), ("received_from", ["2026-03-02T00:00:00+08:00"]),
+            ("received_to", ["2026-03-05T00:00:00+08:00"])) if rng.random() < 0.3})
+        scope = Scope(regions=tuple(rng.sample(regions, rng.randrange(0, 3))) if rng.random() < 0.7 else None,
+                      units=tuple(rng.sample(["U-XC-JD", "U-NM-RS", "U-QL"], 2)) if rng.random() < 0.3 else None)
+        got = ids(loaded.search(query, scope, limit=200))
+        assert got == expected(query, scope), (query, scope)
+        assert all(scope.allows(item) for item in loaded.search(query, scope).items)
