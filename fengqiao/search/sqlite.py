@@ -38,26 +38,33 @@ from fengqiao.search import (
 )
 from fengqiao.search.analysis import query_terms, snippet, tokens
 
-SCHEMA = """
+TABLES = """
 CREATE TABLE IF NOT EXISTS cases (
-    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, version INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 0,
     region_code TEXT, level TEXT, unit_id TEXT, category TEXT, risk INTEGER, status TEXT, channel TEXT,
     received_at TEXT, due_key TEXT, overdue INTEGER, monitoring INTEGER,
     text TEXT, terms_key TEXT, summary TEXT NOT NULL);
+-- The columns hold tokens already (analysis.tokens, space-separated): the ascii tokenizer splits
+-- on the spaces and keeps every non-ASCII character as it is.
+CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(text, address, names, tails, tokenize='ascii');
+CREATE VIRTUAL TABLE IF NOT EXISTS term_stats USING fts5vocab(terms, 'col');
+"""
+# Created after a rebuild's bulk load: sorting once is far cheaper than a million random inserts.
+INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS ux_cases_id ON cases(id);
 CREATE INDEX IF NOT EXISTS ix_cases_region ON cases(region_code);
 CREATE INDEX IF NOT EXISTS ix_cases_unit ON cases(unit_id);
 CREATE INDEX IF NOT EXISTS ix_cases_due ON cases(due_key, seq);
 CREATE INDEX IF NOT EXISTS ix_cases_risk ON cases(risk, seq);
-CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(text, address, names, tails);
-CREATE VIRTUAL TABLE IF NOT EXISTS term_stats USING fts5vocab(terms, 'col');
 """
+BUILD_CACHE_KIB = 256 * 1024
 FILTER_COLUMNS = ("region_code", "level", "unit_id", "category", "risk", "status", "channel", "received_at",
                   "due_key", "overdue", "monitoring")
 # {seq} is terms.rowid when FTS5 drives the query (so it walks its matches in order), else cases.seq.
 ORDERS = {"received": "{seq} DESC", "due": "cases.due_key ASC, {seq} ASC", "risk": "cases.risk DESC, {seq} DESC"}
 AFTER = {"received": "{seq} < ?", "due": "(cases.due_key, {seq}) > (?, ?)", "risk": "(cases.risk, {seq}) < (?, ?)"}
 COLUMNS = "cases.seq, cases.due_key, cases.risk, cases.text, cases.summary"
-BATCH = 2000
+BATCH = 20_000  # documents a rebuild sorts and inserts at a time
 SIMILAR_TERMS = 12
 
 
@@ -84,7 +91,9 @@ class SqliteIndex:
         self._conn: sqlite3.Connection | None = None
         self._seen: int | None = None
         if not self.pointer.exists():
-            self._point_to(self._new_generation())
+            name = self._new_generation()
+            _connect(self.directory / name).close()
+            self._point_to(name)
 
     @classmethod
     def open(cls, uri: str) -> SqliteIndex:
@@ -92,10 +101,9 @@ class SqliteIndex:
 
     # --- generations ---------------------------------------------------------------------------
 
-    def _new_generation(self) -> str:
-        name = f"cases-{time.time_ns()}.db"
-        _connect(self.directory / name).close()
-        return name
+    @staticmethod
+    def _new_generation() -> str:
+        return f"cases-{time.time_ns()}.db"
 
     def _point_to(self, name: str) -> None:
         staged = self.pointer.with_suffix(".new")
@@ -130,7 +138,7 @@ class SqliteIndex:
     def rebuild(self, views: Callable[[], Iterable[dict]], total: int,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> int:
         name = self._new_generation()
-        db = _connect(self.directory / name)
+        db = _connect_for_build(self.directory / name)
         done, taken = 0, set()
         try:
             batch: list[dict] = []
@@ -141,8 +149,8 @@ class SqliteIndex:
                     progress(done, total)
                     batch = []
             done += _insert_new(db, batch, taken)
+            db.executescript(INDEXES + "ANALYZE;")
             progress(done, total)
-            db.execute("ANALYZE")
         finally:
             db.close()
         old = self.pointer.read_text().strip()
@@ -265,31 +273,46 @@ def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(SCHEMA)
+    db.executescript(TABLES + INDEXES)
     db.isolation_level = ""  # back to implicit transactions, committed by ``with db``
     return db
 
 
+def _connect_for_build(path: Path) -> sqlite3.Connection:
+    """A generation being built: nobody reads it until it is complete, and a crash leaves a file
+    that ``CURRENT`` never names, so it is written without a journal or syncs."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(f"PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-{BUILD_CACHE_KIB};"
+                     + TABLES)
+    db.isolation_level = ""
+    return db
+
+
 def _insert_new(db: sqlite3.Connection, batch: list[dict], taken: set[int]) -> int:
-    """Bulk-insert documents into a generation being built: no id is there yet."""
-    rows, terms = [], []
+    """Bulk-insert documents into a generation being built: no id is there yet.
+
+    Rows go in in sequence order: FTS5 and the table append instead of inserting at random
+    places, about three times faster.
+    """
+    numbered = []
     for doc in batch:
         seq = doc["seq"]
         while seq in taken:
-            seq += 1  # two ids hashed alike within one second: the later one steps aside
+            seq += 1  # two ids hashed alike within one millisecond: the later one steps aside
         taken.add(seq)
-        row = _row(doc)
-        rows.append([seq, doc["id"], doc.get("version") or 0, *row])
-        terms.append([seq, *_terms_of(doc)])
+        numbered.append((seq, doc))
+    numbered.sort(key=lambda pair: pair[0])
     with db:
         db.executemany(f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, text, terms_key, summary) "
-                       f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)", rows)
-        db.executemany("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)", terms)
+                       f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)",
+                       ([seq, doc["id"], doc.get("version") or 0, *_row(doc)] for seq, doc in numbered))
+        db.executemany("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)",
+                       ([seq, *_terms_of(doc)] for seq, doc in numbered))
     return len(batch)
 
 
 def _row(doc: dict) -> list:
-    """The filter columns, text, terms key and summary of a document, in SCHEMA's order."""
+    """The filter columns, text, terms key and summary of a document, in the order of TABLES."""
     values = [doc[c] for c in FILTER_COLUMNS]
     values[FILTER_COLUMNS.index("risk")] = doc["risk"] or 0
     return [*values, doc["text"], _terms_key(doc), json.dumps(doc["summary"], ensure_ascii=False,
@@ -308,7 +331,7 @@ def _write(db: sqlite3.Connection, doc: dict) -> None:
     if existing is None:
         seq = doc["seq"]
         while db.execute("SELECT 1 FROM cases WHERE seq = ?", (seq,)).fetchone():
-            seq += 1  # two ids hashed alike within one second: the later one steps aside
+            seq += 1  # two ids hashed alike within one millisecond: the later one steps aside
         db.execute(f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, text, terms_key, summary) "
                    f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)",
                    [seq, doc["id"], doc.get("version") or 0, *_row(doc)])
