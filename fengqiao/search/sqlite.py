@@ -328,23 +328,31 @@ def _terms_key(doc: dict) -> str:
 def _write(db: sqlite3.Connection, doc: dict) -> None:
     """Insert or replace one case, unless the index already holds this or a newer version of it."""
     existing = db.execute("SELECT seq, version, terms_key FROM cases WHERE id = ?", (doc["id"],)).fetchone()
-    if existing is None:
-        seq = doc["seq"]
-        while db.execute("SELECT 1 FROM cases WHERE seq = ?", (seq,)).fetchone():
-            seq += 1  # two ids hashed alike within one millisecond: the later one steps aside
-        db.execute(f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, text, terms_key, summary) "
-                   f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)",
-                   [seq, doc["id"], doc.get("version") or 0, *_row(doc)])
-        db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)",
-                   [seq, *_terms_of(doc)])
-        return
-    seq, version, old_key = existing
-    if (doc.get("version") or 0) <= version:
-        return
+    if existing is not None:
+        seq, version, old_key = existing
+        if (doc.get("version") or 0) <= version:
+            return
+        if seq >> SEQUENCE_HASH_BITS == doc["seq"] >> SEQUENCE_HASH_BITS:
+            _replace(db, seq, doc, old_key)
+            return
+        # Its received time arrived after other facts (events out of order): it moves in the order.
+        db.execute("DELETE FROM cases WHERE seq = ?", (seq,))
+        db.execute("DELETE FROM terms WHERE rowid = ?", (seq,))
+    seq = doc["seq"]
+    while db.execute("SELECT 1 FROM cases WHERE seq = ?", (seq,)).fetchone():
+        seq += 1  # two ids hashed alike within one millisecond: the later one steps aside
+    db.execute(f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, text, terms_key, summary) "
+               f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)",
+               [seq, doc["id"], doc.get("version") or 0, *_row(doc)])
+    db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)",
+               [seq, *_terms_of(doc)])
+
+
+def _replace(db: sqlite3.Connection, seq: int, doc: dict, old_key: str) -> None:
     row = _row(doc)
     db.execute(f"UPDATE cases SET version = ?, {', '.join(f'{c} = ?' for c in FILTER_COLUMNS)}, text = ?, "
                f"terms_key = ?, summary = ? WHERE seq = ?", [doc.get("version") or 0, *row, seq])
-    if row[-2] != old_key:
+    if row[-2] != old_key:  # the words changed, not only the filters
         db.execute("DELETE FROM terms WHERE rowid = ?", (seq,))
         db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)",
                    [seq, *_terms_of(doc)])

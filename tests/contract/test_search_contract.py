@@ -269,3 +269,12 @@ def test_random_filters_within_random_scopes_match_a_plain_python_filter(loaded)
         got = ids(loaded.search(query, scope, limit=200))
         assert got == expected(query, scope), (query, scope)
         assert all(scope.allows(item) for item in loaded.search(query, scope).items)
+
+
+def test_a_case_whose_received_time_arrives_late_takes_its_place_in_the_order(loaded):
+    early_facts = {**CASES[0], "id": "late", "received_at": None, "version": 1}
+    loaded.index([indexed_case(early_facts)])
+    loaded.index([indexed_case({**early_facts, "received_at": "2026-03-03T12:00:00+08:00", "version": 2})])
+    assert ids(loaded.search(CaseQuery(q="卫生间"), Scope())) == ["late", "a1"]
+    assert ids(loaded.search(CaseQuery(received_from="2026-03-03T00:00:00+08:00",
+                                       received_to="2026-03-04T00:00:00+08:00"), Scope())) == ["late", "a3"]
