@@ -32,3 +32,7 @@ MEDIATIONS_CONCLUDED = Counter(
 FOLLOWUPS_DONE = Counter("fengqiao_followups_done_total", "Follow-up visits recorded", ["satisfaction"])
 CASES_REOPENED = Counter("fengqiao_cases_reopened_total", "Cases reopened after resolution", ["after"])
 CASES_CLOSED = Counter("fengqiao_cases_closed_total", "Cases closed after a satisfied visit")
+SEARCH_SECONDS = Histogram(
+    "fengqiao_search_query_seconds", "Time the search service takes to answer, by kind of question",
+    ["kind"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)

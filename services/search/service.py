@@ -7,6 +7,7 @@ from fengqiao.bus.dependencies import Clock, Index, Store
 from fengqiao.bus.entrypoints import handle_event
 from fengqiao.clock import CHINA_TZ
 from fengqiao.events import CATALOG, InvalidEvent, parse_event
+from fengqiao.metrics import SEARCH_SECONDS
 from fengqiao.search import CaseQuery, Scope
 from services.search import counters, projection, queries, readmodel
 
@@ -39,11 +40,13 @@ class SearchService:
     def search_cases(self, query: dict, scope: dict | None = None, cursor: str | None = None,
                      limit: int = 50) -> dict:
         """Full text and filters, newest (or soonest due, or riskiest) first, within the scope."""
-        return self.index.search(CaseQuery(**query), Scope.of(scope), cursor, limit).as_dict()
+        with SEARCH_SECONDS.labels("search").time():
+            return self.index.search(CaseQuery(**query), Scope.of(scope), cursor, limit).as_dict()
 
     @rpc
     def similar_cases(self, case_id: str, scope: dict | None = None, limit: int = 10) -> list[dict]:
-        return self.index.similar(case_id, Scope.of(scope), limit)
+        with SEARCH_SECONDS.labels("similar").time():
+            return self.index.similar(case_id, Scope.of(scope), limit)
 
     @rpc
     def stats(self, region: str | None = None, scope: dict | None = None) -> dict:
@@ -51,7 +54,8 @@ class SearchService:
         if region and not allowed.covers_region(region):
             raise OutOfScope(f"region {region} is outside the caller's jurisdiction")
         today = self.clock.now().astimezone(CHINA_TZ).date().isoformat()
-        return counters.read(self.store.screen_counters, allowed, region, today)
+        with SEARCH_SECONDS.labels("stats").time():
+            return counters.read(self.store.screen_counters, allowed, region, today)
 
 
 
