@@ -1,10 +1,15 @@
 """Embedded search on SQLite FTS5, one database file per index generation.
 
-The ``cases`` table holds each case's filter fields, list summary and masked text; the FTS5
-table ``terms`` holds its bigram tokens (``analysis.tokens``, joined by spaces) under the same
-rowid. That rowid is the case's ``sequence`` (received time, then id), so the newest-first list
-is the natural order of both tables: a search walks FTS5's matches backwards and stops after
-one page, without sorting them.
+Three tables share one rowid, the case's ``sequence`` (received time, then id), so the
+newest-first list is the natural order of each: ``cases`` holds the filter fields only (narrow
+rows scan fast), ``shown`` the list summary and masked text (read for one page only), and the
+FTS5 table ``terms`` the bigram tokens (``analysis.tokens``, joined by spaces). A text search
+walks FTS5's matches backwards and stops after one page, without sorting them. Reports merged
+into another case are not in ``terms``: a text search finds them through their case.
+
+A query is counted first (up to ``TOTAL_LIMIT``), and the count chooses the plan of its page:
+many matches are found soonest by walking the table in order; a few are found through an index
+and sorted.
 
 A rebuild writes a new generation file beside the live one and then points ``CURRENT`` at it;
 every reader and writer notices the switch at its next call.
@@ -42,18 +47,23 @@ TABLES = """
 CREATE TABLE IF NOT EXISTS cases (
     seq INTEGER PRIMARY KEY, id TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 0,
     region_code TEXT, level TEXT, unit_id TEXT, category TEXT, risk INTEGER, status TEXT, channel TEXT,
-    received_at TEXT, due_key TEXT, overdue INTEGER, monitoring INTEGER,
-    text TEXT, terms_key TEXT, summary TEXT NOT NULL);
+    received_at TEXT, due_key TEXT, overdue INTEGER, monitoring INTEGER, terms_key TEXT);
+CREATE TABLE IF NOT EXISTS shown (seq INTEGER PRIMARY KEY, text TEXT, summary TEXT NOT NULL);
 -- The columns hold tokens already (analysis.tokens, space-separated): the ascii tokenizer splits
 -- on the spaces and keeps every non-ASCII character as it is.
 CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(text, address, names, tails, tokenize='ascii');
 CREATE VIRTUAL TABLE IF NOT EXISTS term_stats USING fts5vocab(terms, 'col');
 """
 # Created after a rebuild's bulk load: sorting once is far cheaper than a million random inserts.
+# Each leads with a field staff filter by and covers the ones often asked with it, so that most
+# counts are read from an index alone.
 INDEXES = """
 CREATE UNIQUE INDEX IF NOT EXISTS ux_cases_id ON cases(id);
-CREATE INDEX IF NOT EXISTS ix_cases_region ON cases(region_code);
-CREATE INDEX IF NOT EXISTS ix_cases_unit ON cases(unit_id);
+CREATE INDEX IF NOT EXISTS ix_cases_region ON cases(region_code, status, category, risk, channel, level, overdue,
+                                                   monitoring, unit_id);
+CREATE INDEX IF NOT EXISTS ix_cases_category ON cases(category, risk, status);
+CREATE INDEX IF NOT EXISTS ix_cases_unit ON cases(unit_id, status, overdue);
+CREATE INDEX IF NOT EXISTS ix_cases_status ON cases(status, risk, overdue);
 CREATE INDEX IF NOT EXISTS ix_cases_due ON cases(due_key, seq);
 CREATE INDEX IF NOT EXISTS ix_cases_risk ON cases(risk, seq);
 """
@@ -63,9 +73,11 @@ FILTER_COLUMNS = ("region_code", "level", "unit_id", "category", "risk", "status
 # {seq} is terms.rowid when FTS5 drives the query (so it walks its matches in order), else cases.seq.
 ORDERS = {"received": "{seq} DESC", "due": "cases.due_key ASC, {seq} ASC", "risk": "cases.risk DESC, {seq} DESC"}
 AFTER = {"received": "{seq} < ?", "due": "(cases.due_key, {seq}) > (?, ?)", "risk": "(cases.risk, {seq}) < (?, ?)"}
-COLUMNS = "cases.seq, cases.due_key, cases.risk, cases.text, cases.summary"
+COLUMNS = "cases.seq, cases.due_key, cases.risk"
 BATCH = 20_000  # documents a rebuild sorts and inserts at a time
 SIMILAR_TERMS = 12
+DENSE = 1000  # matches from which walking the table in received order finds a page sooner than an index
+MERGED = "merged"
 
 
 def _terms_of(doc: dict) -> tuple[str, str, str, str]:
@@ -197,12 +209,13 @@ class SqliteIndex:
             page_params += after
         with self._lock:
             db = self._db()
+            total = _count(db, match, query, scope, source, where, params)
+            if not match and query.sort == "received" and total > DENSE:
+                source = "cases NOT INDEXED"  # matches are everywhere: the next page is a few rows away
             rows = db.execute(
                 f"SELECT {COLUMNS} FROM {source} WHERE {' AND '.join(page_where) or '1'} "
                 f"ORDER BY {ORDERS[query.sort].format(seq=seq)} LIMIT ?", [*page_params, limit + 1]).fetchall()
-            total = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {' AND '.join(where) or '1'} "
-                               f"LIMIT ?)", [*params, TOTAL_LIMIT + 1]).fetchone()[0]
-        items = [_item(row, terms) for row in rows[:limit]]
+            items = _shown(db, [row[0] for row in rows[:limit]], terms)
         last = rows[limit - 1] if len(rows) > limit else None
         next_cursor = encode_cursor(query.sort, sort_key(
             {"seq": last[0], "due_key": last[1], "risk": last[2]}, query.sort)) if last else None
@@ -211,7 +224,8 @@ class SqliteIndex:
     def similar(self, case_id: str, scope: Scope, limit: int = 10) -> list[dict]:
         with self._lock:
             db = self._db()
-            row = db.execute("SELECT seq, text FROM cases WHERE id = ?", (case_id,)).fetchone()
+            row = db.execute("SELECT cases.seq, shown.text FROM cases JOIN shown ON shown.seq = cases.seq "
+                             "WHERE cases.id = ?", (case_id,)).fetchone()
             if row is None:
                 return []
             seq, text = row
@@ -222,22 +236,47 @@ class SqliteIndex:
             stats = dict(db.execute(f"SELECT term, doc FROM term_stats WHERE col = 'text' AND term IN "
                                     f"({','.join('?' * len(distinct))})", distinct).fetchall())
             telling = sorted((t for t in distinct if stats.get(t, 0) > 1), key=lambda t: (stats[t], t))
-            if not telling:
-                return []
+            telling = telling[:SIMILAR_TERMS]
             where, params = _filters(CaseQuery(), scope, "terms.rowid")
-            match = "text : (" + " OR ".join(f'"{t}"' for t in telling[:SIMILAR_TERMS]) + ")"
-            rows = db.execute(
-                f"SELECT {COLUMNS}, bm25(terms) AS rank FROM terms "
-                f"JOIN cases ON cases.seq = terms.rowid WHERE terms MATCH ? AND terms.rowid < ? "
-                f"AND {' AND '.join(where)} ORDER BY rank, cases.seq DESC LIMIT ?",
-                [match, seq, *params, limit]).fetchall()
-        return [_item(r, telling[:SIMILAR_TERMS]) for r in rows]
+            found: dict[int, None] = {}
+            # Cases sharing all of the rarest terms first, then fewer of them, then any: each
+            # step ranks a small set by BM25 instead of every case that shares one common term.
+            for needed in [*dict.fromkeys(min(n, len(telling)) for n in (4, 2)), 0]:  # 0: any one of them
+                chosen = telling[:needed] if needed else telling
+                match = "text : (" + (" AND " if needed else " OR ").join(f'"{t}"' for t in chosen) + ")"
+                rows = db.execute(
+                    f"SELECT cases.seq FROM terms JOIN cases ON cases.seq = terms.rowid "
+                    f"WHERE terms MATCH ? AND terms.rowid < ? AND {' AND '.join(where)} "
+                    f"ORDER BY bm25(terms), cases.seq DESC LIMIT ?", [match, seq, *params, limit]).fetchall()
+                found.update(dict.fromkeys(r[0] for r in rows))
+                if len(found) >= limit:
+                    break
+            return _shown(db, list(found)[:limit], telling)
 
 
-def _item(row, terms: list[str]) -> dict:
-    summary = json.loads(row[4])
-    summary["snippet"] = snippet(row[3], terms)
-    return summary
+def _count(db: sqlite3.Connection, match: str, query: CaseQuery, scope: Scope, source: str, where: list[str],
+           params: list) -> int:
+    """How many cases match, up to TOTAL_LIMIT + 1."""
+    if match and scope.unlimited and query == CaseQuery(q=query.q, sort=query.sort):
+        # Words only: FTS5 counts alone (merged reports are not in it).
+        source, where, params = "terms", ["terms MATCH ?"], [match]
+    return db.execute(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {' AND '.join(where) or '1'} "
+                      f"LIMIT ?)", [*params, TOTAL_LIMIT + 1]).fetchone()[0]
+
+
+def _shown(db: sqlite3.Connection, seqs: list[int], terms: list[str]) -> list[dict]:
+    """The summaries of these cases, in this order, each with its snippet."""
+    if not seqs:
+        return []
+    rows = dict((seq, (text, summary)) for seq, text, summary in db.execute(
+        f"SELECT seq, text, summary FROM shown WHERE seq IN ({','.join('?' * len(seqs))})", seqs))
+    items = []
+    for seq in seqs:
+        text, summary = rows[seq]
+        item = json.loads(summary)
+        item["snippet"] = snippet(text, terms)
+        items.append(item)
+    return items
 
 
 def _filters(query: CaseQuery, scope: Scope, seq: str) -> tuple[list[str], list]:
@@ -291,7 +330,7 @@ def _connect_for_build(path: Path) -> sqlite3.Connection:
 def _insert_new(db: sqlite3.Connection, batch: list[dict], taken: set[int]) -> int:
     """Bulk-insert documents into a generation being built: no id is there yet.
 
-    Rows go in in sequence order: FTS5 and the table append instead of inserting at random
+    Rows go in in sequence order: FTS5 and the tables append instead of inserting at random
     places, about three times faster.
     """
     numbered = []
@@ -303,24 +342,36 @@ def _insert_new(db: sqlite3.Connection, batch: list[dict], taken: set[int]) -> i
         numbered.append((seq, doc))
     numbered.sort(key=lambda pair: pair[0])
     with db:
-        db.executemany(f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, text, terms_key, summary) "
-                       f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)",
-                       ([seq, doc["id"], doc.get("version") or 0, *_row(doc)] for seq, doc in numbered))
-        db.executemany("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)",
-                       ([seq, *_terms_of(doc)] for seq, doc in numbered))
+        db.executemany(INSERT_CASE, ([seq, doc["id"], doc.get("version") or 0, *_filter_row(doc), _terms_key(doc)]
+                                     for seq, doc in numbered))
+        db.executemany(INSERT_SHOWN, ([seq, *_shown_row(doc)] for seq, doc in numbered))
+        db.executemany(INSERT_TERMS, ([seq, *_terms_of(doc)] for seq, doc in numbered if doc["status"] != MERGED))
     return len(batch)
 
 
-def _row(doc: dict) -> list:
-    """The filter columns, text, terms key and summary of a document, in the order of TABLES."""
+INSERT_CASE = (f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, terms_key) "
+               f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?)")
+INSERT_SHOWN = "INSERT INTO shown (seq, text, summary) VALUES (?, ?, ?)"
+INSERT_TERMS = "INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)"
+UPDATE_CASE = (f"UPDATE cases SET version = ?, {', '.join(f'{c} = ?' for c in FILTER_COLUMNS)}, terms_key = ? "
+               f"WHERE seq = ?")
+
+
+def _filter_row(doc: dict) -> list:
     values = [doc[c] for c in FILTER_COLUMNS]
     values[FILTER_COLUMNS.index("risk")] = doc["risk"] or 0
-    return [*values, doc["text"], _terms_key(doc), json.dumps(doc["summary"], ensure_ascii=False,
-                                                               separators=(",", ":"))]
+    return values
+
+
+def _shown_row(doc: dict) -> list:
+    return [doc["text"], json.dumps(doc["summary"], ensure_ascii=False, separators=(",", ":"))]
 
 
 def _terms_key(doc: dict) -> str:
-    """Changes when anything the terms are made from changes."""
+    """Changes when anything the terms are made from changes; empty when the case has no terms
+    (a merged report)."""
+    if doc["status"] == MERGED:
+        return ""
     source = "\x1f".join((doc["text"], doc["address"], doc["names"], *doc["tails"]))
     return hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
 
@@ -336,23 +387,25 @@ def _write(db: sqlite3.Connection, doc: dict) -> None:
             _replace(db, seq, doc, old_key)
             return
         # Its received time arrived after other facts (events out of order): it moves in the order.
-        db.execute("DELETE FROM cases WHERE seq = ?", (seq,))
-        db.execute("DELETE FROM terms WHERE rowid = ?", (seq,))
+        for table, key in (("cases", "seq"), ("shown", "seq"), ("terms", "rowid")):
+            db.execute(f"DELETE FROM {table} WHERE {key} = ?", (seq,))
     seq = doc["seq"]
     while db.execute("SELECT 1 FROM cases WHERE seq = ?", (seq,)).fetchone():
         seq += 1  # two ids hashed alike within one millisecond: the later one steps aside
-    db.execute(f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, text, terms_key, summary) "
-               f"VALUES (?, ?, ?, {', '.join('?' * len(FILTER_COLUMNS))}, ?, ?, ?)",
-               [seq, doc["id"], doc.get("version") or 0, *_row(doc)])
-    db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)",
-               [seq, *_terms_of(doc)])
+    key = _terms_key(doc)
+    db.execute(INSERT_CASE, [seq, doc["id"], doc.get("version") or 0, *_filter_row(doc), key])
+    db.execute(INSERT_SHOWN, [seq, *_shown_row(doc)])
+    if key:
+        db.execute(INSERT_TERMS, [seq, *_terms_of(doc)])
 
 
 def _replace(db: sqlite3.Connection, seq: int, doc: dict, old_key: str) -> None:
-    row = _row(doc)
-    db.execute(f"UPDATE cases SET version = ?, {', '.join(f'{c} = ?' for c in FILTER_COLUMNS)}, text = ?, "
-               f"terms_key = ?, summary = ? WHERE seq = ?", [doc.get("version") or 0, *row, seq])
-    if row[-2] != old_key:  # the words changed, not only the filters
+    key = _terms_key(doc)
+    db.execute(UPDATE_CASE, [doc.get("version") or 0, *_filter_row(doc), key, seq])
+    db.execute("UPDATE shown SET text = ?, summary = ? WHERE seq = ?", [*_shown_row(doc), seq])
+    if key == old_key:
+        return  # the words did not change, only the filters
+    if old_key:
         db.execute("DELETE FROM terms WHERE rowid = ?", (seq,))
-        db.execute("INSERT INTO terms (rowid, text, address, names, tails) VALUES (?, ?, ?, ?, ?)",
-                   [seq, *_terms_of(doc)])
+    if key:
+        db.execute(INSERT_TERMS, [seq, *_terms_of(doc)])
