@@ -41,7 +41,7 @@ from fengqiao.search import (
     region_prefix,
     sort_key,
 )
-from fengqiao.search.analysis import query_terms, snippet, tokens
+from fengqiao.search.analysis import HAN_RUN, query_terms, snippet, tokens
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -52,7 +52,6 @@ CREATE TABLE IF NOT EXISTS shown (seq INTEGER PRIMARY KEY, text TEXT, summary TE
 -- The columns hold tokens already (analysis.tokens, space-separated): the ascii tokenizer splits
 -- on the spaces and keeps every non-ASCII character as it is.
 CREATE VIRTUAL TABLE IF NOT EXISTS terms USING fts5(text, address, names, tails, tokenize='ascii');
-CREATE VIRTUAL TABLE IF NOT EXISTS term_stats USING fts5vocab(terms, 'col');
 """
 # Created after a rebuild's bulk load: sorting once is far cheaper than a million random inserts.
 # Each leads with a field staff filter by and covers the ones often asked with it, so that most
@@ -76,6 +75,8 @@ AFTER = {"received": "{seq} < ?", "due": "(cases.due_key, {seq}) > (?, ?)", "ris
 COLUMNS = "cases.seq, cases.due_key, cases.risk"
 BATCH = 20_000  # documents a rebuild sorts and inserts at a time
 SIMILAR_TERMS = 12
+SIMILAR_CANDIDATE_TERMS = 24
+SIMILAR_FREQUENCY_CAP = 5000
 DENSE = 1000  # matches from which walking the table in received order finds a page sooner than an index
 MERGED = "merged"
 
@@ -229,29 +230,38 @@ class SqliteIndex:
             if row is None:
                 return []
             seq, text = row
-            distinct = list(dict.fromkeys(tokens(text)))
-            if not distinct:
+            telling = _telling_terms(db, text)
+            if not telling:
                 return []
-            # The rarest terms the case shares with at least one other case say most about it.
-            stats = dict(db.execute(f"SELECT term, doc FROM term_stats WHERE col = 'text' AND term IN "
-                                    f"({','.join('?' * len(distinct))})", distinct).fetchall())
-            telling = sorted((t for t in distinct if stats.get(t, 0) > 1), key=lambda t: (stats[t], t))
-            telling = telling[:SIMILAR_TERMS]
-            where, params = _filters(CaseQuery(), scope, "terms.rowid")
-            found: dict[int, None] = {}
-            # Cases sharing all of the rarest terms first, then fewer of them, then any: each
-            # step ranks a small set by BM25 instead of every case that shares one common term.
-            for needed in [*dict.fromkeys(min(n, len(telling)) for n in (4, 2)), 0]:  # 0: any one of them
-                chosen = telling[:needed] if needed else telling
-                match = "text : (" + (" AND " if needed else " OR ").join(f'"{t}"' for t in chosen) + ")"
-                rows = db.execute(
-                    f"SELECT cases.seq FROM terms JOIN cases ON cases.seq = terms.rowid "
-                    f"WHERE terms MATCH ? AND terms.rowid < ? AND {' AND '.join(where)} "
-                    f"ORDER BY bm25(terms), cases.seq DESC LIMIT ?", [match, seq, *params, limit]).fetchall()
-                found.update(dict.fromkeys(r[0] for r in rows))
-                if len(found) >= limit:
-                    break
-            return _shown(db, list(found)[:limit], telling)
+            return _shown(db, _alike(db, telling, seq, scope, limit), telling)
+
+
+def _alike(db: sqlite3.Connection, telling: list[str], before: int, scope: Scope, limit: int) -> list[int]:
+    """Earlier cases sharing all of the rarest words first, then fewer of them, then any one:
+    each step ranks a small set by BM25, instead of every case that shares one common word."""
+    where, params = _filters(CaseQuery(), scope, "terms.rowid")
+    found: dict[int, None] = {}
+    for needed in [*dict.fromkeys(min(n, len(telling)) for n in (4, 2)), 0]:  # 0: any one of them
+        chosen = telling[:needed] if needed else telling
+        match = "text : (" + (" AND " if needed else " OR ").join(f'"{t}"' for t in chosen) + ")"
+        rows = db.execute(
+            f"SELECT cases.seq FROM terms JOIN cases ON cases.seq = terms.rowid "
+            f"WHERE terms MATCH ? AND terms.rowid < ? AND {' AND '.join(where)} "
+            f"ORDER BY bm25(terms), cases.seq DESC LIMIT ?", [match, before, *params, limit]).fetchall()
+        found.update(dict.fromkeys(r[0] for r in rows))
+        if len(found) >= limit:
+            break
+    return list(found)[:limit]
+
+
+def _telling_terms(db: sqlite3.Connection, text: str) -> list[str]:
+    """The case's rarest words (Han bigrams) that at least one other case shares: they say most
+    about it. Frequencies are counted up to a cap, which keeps common words cheap to rule out;
+    digits (masked phone fragments, house numbers) say nothing about the matter."""
+    words = [t for t in dict.fromkeys(tokens(text)) if HAN_RUN.match(t)][:SIMILAR_CANDIDATE_TERMS]
+    frequency = {w: db.execute("SELECT count(*) FROM (SELECT 1 FROM terms WHERE terms MATCH ? LIMIT ?)",
+                               (f'text : "{w}"', SIMILAR_FREQUENCY_CAP)).fetchone()[0] for w in words}
+    return sorted((w for w in words if frequency[w] > 1), key=lambda w: (frequency[w], w))[:SIMILAR_TERMS]
 
 
 def _count(db: sqlite3.Connection, match: str, query: CaseQuery, scope: Scope, source: str, where: list[str],
