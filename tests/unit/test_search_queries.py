@@ -74,3 +74,9 @@ def test_similar_cases_are_more_like_this_among_earlier_cases_in_scope():
     assert {"range": {"seq": {"lt": 1234}}} in body["query"]["bool"]["filter"]
     assert {"bool": {"should": [{"prefix": {"region_code": "150102"}}], "minimum_should_match": 1}} \
         in body["query"]["bool"]["filter"]
+
+
+def test_a_merged_reports_words_are_not_searchable_in_elasticsearch_either():
+    merged = es_document(indexed_case({"id": "r1", "text": "楼上漏水", "status": "merged", "received_at": None,
+                                       "phones": ["13900000001"]}))
+    assert merged["text"] == "" and merged["tails"] == [] and merged["shown_text"] == "楼上漏水"
