@@ -57,9 +57,9 @@ def es_document(doc: dict) -> dict:
     """The document as Elasticsearch stores it: searchable text folded, the original kept aside.
     A merged report's words are left out, as in SQLite: text finds it through its case."""
     searchable = doc["status"] != "merged"
-    return {**doc, "text": fold(doc["text"]) if searchable else "", "address": fold(doc["address"]) if searchable
-            else "", "names": fold(doc["names"]) if searchable else "", "tails": doc["tails"] if searchable else [],
-            "risk": doc["risk"] or 0, "received_at": doc["received_at"] or None, "shown_text": doc["text"]}
+    words = {field: fold(doc[field]) if searchable else "" for field in ("text", "address", "names")}
+    return {**doc, **words, "tails": doc["tails"] if searchable else [], "risk": doc["risk"] or 0,
+            "received_at": doc["received_at"] or None, "shown_text": doc["text"]}
 
 
 def filter_clauses(query: CaseQuery, scope: Scope) -> tuple[list[dict], list[dict]]:
