@@ -192,7 +192,7 @@ def _tails(view: dict) -> list[str]:
     people = [view.get("reporter") or {}, *(view.get("parties") or [])]
     numbers = [*(view.get("phones") or []), *(view.get("id_numbers") or []),
                *(p.get("phone") for p in people), *(p.get("id_number") for p in people)]
-    return sorted({t for t in map(phone_tail, numbers) if t})
+    return sorted({t for t in map(phone_tail, set(numbers) - {None, ""}) if t})
 
 
 def indexed_case(view: dict) -> dict:

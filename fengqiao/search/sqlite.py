@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -73,7 +76,8 @@ FILTER_COLUMNS = ("region_code", "level", "unit_id", "category", "risk", "status
 ORDERS = {"received": "{seq} DESC", "due": "cases.due_key ASC, {seq} ASC", "risk": "cases.risk DESC, {seq} DESC"}
 AFTER = {"received": "{seq} < ?", "due": "(cases.due_key, {seq}) > (?, ?)", "risk": "(cases.risk, {seq}) < (?, ?)"}
 COLUMNS = "cases.seq, cases.due_key, cases.risk"
-BATCH = 20_000  # documents a rebuild sorts and inserts at a time
+BATCH = 10_000  # documents a rebuild sorts and inserts at a time
+PREPARERS = 2  # worker processes of a rebuild
 SIMILAR_TERMS = 12
 SIMILAR_CANDIDATE_TERMS = 24
 SIMILAR_FREQUENCY_CAP = 5000
@@ -153,18 +157,22 @@ class SqliteIndex:
         name = self._new_generation()
         db = _connect_for_build(self.directory / name)
         done, taken = 0, set()
+        # Worker processes turn views into rows (tokens, masks, JSON), the larger half of the
+        # work, while this one inserts the rows they finished.
+        pool = ProcessPoolExecutor(PREPARERS, mp_context=multiprocessing.get_context("fork"))
         try:
-            batch: list[dict] = []
-            for view in views():
-                batch.append(indexed_case(view))
-                if len(batch) >= BATCH:
-                    done += _insert_new(db, batch, taken)
+            preparing: deque[Future] = deque()
+            for batch in _batches(views(), BATCH):
+                preparing.append(pool.submit(prepare_rows, batch))
+                if len(preparing) > PREPARERS:
+                    done += _insert_new(db, preparing.popleft().result(), taken)
                     progress(done, total)
-                    batch = []
-            done += _insert_new(db, batch, taken)
+            while preparing:
+                done += _insert_new(db, preparing.popleft().result(), taken)
             db.executescript(INDEXES + "ANALYZE;")
             progress(done, total)
         finally:
+            pool.shutdown(cancel_futures=True)
             db.close()
         old = self.pointer.read_text().strip()
         with self._lock:
@@ -337,26 +345,49 @@ def _connect_for_build(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _insert_new(db: sqlite3.Connection, batch: list[dict], taken: set[int]) -> int:
-    """Bulk-insert documents into a generation being built: no id is there yet.
+def _batches(items: Iterable[dict], size: int) -> Iterable[list[dict]]:
+    batch: list[dict] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+Rows = tuple[int, list, list, list | None]  # sequence, case row, shown row, terms row (None: no terms)
+
+
+def prepare_rows(views: list[dict]) -> list[Rows]:
+    """The rows of each view, ready to insert (runs in a worker process during a rebuild)."""
+    prepared = []
+    for view in views:
+        doc = indexed_case(view)
+        case_row = [doc["id"], doc.get("version") or 0, *_filter_row(doc), _terms_key(doc)]
+        terms_row = list(_terms_of(doc)) if doc["status"] != MERGED else None
+        prepared.append((doc["seq"], case_row, _shown_row(doc), terms_row))
+    return prepared
+
+
+def _insert_new(db: sqlite3.Connection, prepared: list[Rows], taken: set[int]) -> int:
+    """Bulk-insert rows into a generation being built: no id is there yet.
 
     Rows go in in sequence order: FTS5 and the tables append instead of inserting at random
     places, about three times faster.
     """
     numbered = []
-    for doc in batch:
-        seq = doc["seq"]
+    for seq, *rows in prepared:
         while seq in taken:
             seq += 1  # two ids hashed alike within one millisecond: the later one steps aside
         taken.add(seq)
-        numbered.append((seq, doc))
-    numbered.sort(key=lambda pair: pair[0])
+        numbered.append((seq, *rows))
+    numbered.sort(key=lambda row: row[0])
     with db:
-        db.executemany(INSERT_CASE, ([seq, doc["id"], doc.get("version") or 0, *_filter_row(doc), _terms_key(doc)]
-                                     for seq, doc in numbered))
-        db.executemany(INSERT_SHOWN, ([seq, *_shown_row(doc)] for seq, doc in numbered))
-        db.executemany(INSERT_TERMS, ([seq, *_terms_of(doc)] for seq, doc in numbered if doc["status"] != MERGED))
-    return len(batch)
+        db.executemany(INSERT_CASE, ([seq, *case] for seq, case, _, _ in numbered))
+        db.executemany(INSERT_SHOWN, ([seq, *shown] for seq, _, shown, _ in numbered))
+        db.executemany(INSERT_TERMS, ([seq, *terms] for seq, _, _, terms in numbered if terms is not None))
+    return len(prepared)
 
 
 INSERT_CASE = (f"INSERT INTO cases (seq, id, version, {', '.join(FILTER_COLUMNS)}, terms_key) "
