@@ -78,6 +78,8 @@ AFTER = {"received": "{seq} < ?", "due": "(cases.due_key, {seq}) > (?, ?)", "ris
 COLUMNS = "cases.seq, cases.due_key, cases.risk"
 BATCH = 10_000  # documents a rebuild sorts and inserts at a time
 PREPARERS = 2  # worker processes of a rebuild
+CATCH_UP_BATCH = 500
+BUSY_TIMEOUT_SECONDS = 30  # how long a write waits for another process's transaction
 SIMILAR_TERMS = 12
 SIMILAR_CANDIDATE_TERMS = 24
 SIMILAR_FREQUENCY_CAP = 5000
@@ -182,14 +184,16 @@ class SqliteIndex:
         return done
 
     def _catch_up(self, views: Iterable[dict]) -> None:
-        """Index the views whose version moved on while the new generation was being built."""
-        with self._lock:
-            db = self._db()
-            with db:
-                for view in views:
-                    stored = db.execute("SELECT version FROM cases WHERE id = ?", (view["id"],)).fetchone()
-                    if stored is None or stored[0] < (view.get("version") or 0):
-                        _write(db, indexed_case(view))
+        """Index the views whose version moved on while the new generation was being built, a
+        short transaction at a time so the live service's writes are never kept waiting long."""
+        for batch in _batches(views, CATCH_UP_BATCH):
+            with self._lock:
+                db = self._db()
+                with db:
+                    for view in batch:
+                        stored = db.execute("SELECT version FROM cases WHERE id = ?", (view["id"],)).fetchone()
+                        if stored is None or stored[0] < (view.get("version") or 0):
+                            _write(db, indexed_case(view))
 
     def _remove(self, name: str) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -327,7 +331,7 @@ def _filters(query: CaseQuery, scope: Scope, seq: str) -> tuple[list[str], list]
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(TABLES + INDEXES)
