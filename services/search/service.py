@@ -51,6 +51,9 @@ class SearchService:
     @rpc
     def stats(self, region: str | None = None, scope: dict | None = None) -> dict:
         allowed = Scope.of(scope)
+        if allowed.units is not None:
+            raise OutOfScope("the screen's figures are kept per region, not per unit: a client limited to "
+                             "units cannot read them")
         if region and not allowed.covers_region(region):
             raise OutOfScope(f"region {region} is outside the caller's jurisdiction")
         today = self.clock.now().astimezone(CHINA_TZ).date().isoformat()

@@ -36,5 +36,7 @@ def test_events_become_searchable_cases_and_counted_figures(search, clock):
     assert search.stats("150102001", county)["received_total"] == 1
     with pytest.raises(OutOfScope):
         search.stats("150525", county)
+    with pytest.raises(OutOfScope, match="per region"):  # figures of a whole region would show other units
+        search.stats(None, {"regions": ["150102"], "units": ["center-150102"]})
     assert [i["id"] for i in search.similar_cases(outside.case_id, None)] == [inside.case_id]
     assert search.similar_cases(inside.case_id, None) == []  # nothing came before it
