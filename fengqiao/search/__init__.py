@@ -70,8 +70,14 @@ class Scope:
             code.startswith(region_prefix(r)) for r in self.regions)
 
     def allows(self, doc: dict) -> bool:
+        """Whether an indexed case or a list item (``unit_id`` at the top) lies within the scope."""
         return self.covers_region(doc.get("region_code")) and (
             self.units is None or doc.get("unit_id") in self.units)
+
+    def sees(self, view: dict) -> bool:
+        """Whether a case view (its unit under ``assignment``) lies within the scope."""
+        return self.allows({"region_code": view.get("region_code"),
+                            "unit_id": (view.get("assignment") or {}).get("unit_id")})
 
     def as_dict(self) -> dict:
         """For RPC: ``Scope.of`` reads it back."""

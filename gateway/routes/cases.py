@@ -70,6 +70,11 @@ class CaseListQuery(CaseListFilters):
     cursor: str | None = Field(None, max_length=500, description="next_cursor of the previous page")
     limit: int = Field(50, ge=1, le=200)
 
+    def as_search(self) -> dict:
+        """The query for ``search.search_cases``: the list filters and the search's own fields."""
+        return self.as_rpc() | self.model_dump(exclude_none=True, include={"q", "level", "overdue", "monitoring",
+                                                                           "sort"})
+
 
 @router.get("", responses={403: {"description": "outside the caller's jurisdiction"}})
 async def list_cases(request: Request, caller: CurrentCaller, query: Annotated[CaseListQuery, Query()]) -> dict:
@@ -79,11 +84,8 @@ async def list_cases(request: Request, caller: CurrentCaller, query: Annotated[C
     """
     if query.region and not caller.scope.covers_region(query.region):
         raise Problem(403, "out-of-scope", "超出管辖范围", f"region {query.region} is outside your jurisdiction")
-    wanted = query.as_rpc() | {"q": query.q, "level": query.level, "overdue": query.overdue,
-                               "monitoring": query.monitoring, "sort": query.sort}
-    wanted = {k: v for k, v in wanted.items() if v is not None}
-    page = await call(request.app.state, "search", "search_cases", wanted, caller.scope.as_dict(), query.cursor,
-                      query.limit, refusals={"InvalidQuery": 422})
+    page = await call(request.app.state, "search", "search_cases", query.as_search(), caller.scope.as_dict(),
+                      query.cursor, query.limit, refusals={"InvalidQuery": 422})
     page["items"] = [for_caller(item, caller) for item in page["items"]]
     return page
 
@@ -149,12 +151,11 @@ async def get_case(case_id: str, request: Request, caller: CurrentCaller) -> dic
     state = request.app.state
     view = await call(state, "search", "get_case", case_id)
     if view is not None:
-        if not caller.scope.allows({"region_code": view.get("region_code"),
-                                    "unit_id": (view.get("assignment") or {}).get("unit_id")}):
+        if not caller.scope.sees(view):
             raise Problem(404, "not-found", "案件不存在", f"no case with id {case_id}")  # not even that it exists
         return for_caller(view, caller)
     receipt = await submissions.accepted_receipt(state.receipts, case_id)
-    if receipt is None or not caller.scope.allows({"region_code": receipt["event"]["data"].get("region_code")}):
+    if receipt is None or not caller.scope.sees(receipt["event"]["data"]):
         raise Problem(404, "not-found", "案件不存在", f"no case with id {case_id}")
     # Accepted but not yet projected: say so rather than pretend it does not exist.
     return for_caller({"id": case_id, "number": receipt["number"], "status": "received",

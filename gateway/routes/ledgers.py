@@ -157,8 +157,7 @@ async def export_cases(request: Request, caller: CurrentCaller,
     state, views, cursor = request.app.state, [], None
     while len(views) <= MAX_EXPORT_ROWS:
         page = await call(state, "search", "find_cases", filters.as_rpc(), cursor, 1000)
-        views += [v for v in page["items"] if caller.scope.allows(
-            {"region_code": v.get("region_code"), "unit_id": (v.get("assignment") or {}).get("unit_id")})]
+        views += [v for v in page["items"] if caller.scope.sees(v)]
         cursor = page["next_cursor"]
         if cursor is None:
             break
