@@ -119,6 +119,10 @@ def settle(views: Collection, counters: Collection, view: dict, event_id: str) -
 
 # --- reading ------------------------------------------------------------------------------------
 
+class OutOfScope(Exception):
+    """The caller asked for figures outside their jurisdiction."""
+
+
 def _regions_in(scope: Scope, region: str | None) -> list[str]:
     """The counter documents that add up to what the caller asked for and may see."""
     if region:
@@ -133,6 +137,11 @@ def _regions_in(scope: Scope, region: str | None) -> list[str]:
 
 def read(counters: Collection, scope: Scope, region: str | None, today: str, days: int = 7) -> dict:
     """The screen's figures for a region (or the caller's whole scope), with rates."""
+    if scope.units is not None:
+        raise OutOfScope("the screen's figures are kept per region, not per unit: a client limited to "
+                         "units cannot read them")
+    if region and not scope.covers_region(region):
+        raise OutOfScope(f"region {region} is outside the caller's jurisdiction")
     total: Counter = Counter()
     for code in _regions_in(scope, region):
         doc = counters.get(code)

@@ -9,7 +9,8 @@ from nameko.testing.services import worker_factory
 from fengqiao.bus.dependencies import Collections
 from fengqiao.search.sqlite import SqliteIndex
 from services.search import counters, projection
-from services.search.service import OutOfScope, SearchService
+from services.search.counters import OutOfScope
+from services.search.service import SearchService
 from tests.factories import case_received
 
 
