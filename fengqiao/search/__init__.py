@@ -20,7 +20,6 @@ MAX_PAGE = 200
 TOTAL_LIMIT = 10_000  # beyond this, totals are a lower bound (Elasticsearch's track_total_hits)
 SORTS = ("received", "due", "risk")
 SUBTREE_END = "\uffff"
-CLOSED_STATUSES = ("closed", "merged")
 
 
 class SearchError(Exception):
