@@ -16,9 +16,10 @@ router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 async def stats(request: Request, caller: CurrentCaller,
                 region: Annotated[str | None, Query(pattern=REGION_CODE.pattern,
                                                     description="a region code: its whole subtree; "
-                                                                "none: the caller's whole jurisdiction")] = None
-                ) -> dict:
-    """Open cases by status, risk, level, category and channel; received and resolved per day for
-    the last 7 days; overdue now; grade-3 open; mediation success and follow-up satisfaction rates."""
-    return await call(request.app.state, "search", "stats", region, caller.scope.as_dict(),
+                                                                "none: the caller's whole jurisdiction")] = None,
+                days: Annotated[int, Query(ge=1, le=366, description="days of received and resolved counts, "
+                                                                   "ending today (Beijing time)")] = 7) -> dict:
+    """Open cases by status, risk, level, category and channel; received and resolved per day;
+    overdue now; grade-3 open; mediation success and follow-up satisfaction rates."""
+    return await call(request.app.state, "search", "stats", region, caller.scope.as_dict(), days,
                       refusals={"OutOfScope": 403})

@@ -45,10 +45,10 @@ class SearchService:
             return self.index.similar(case_id, Scope.of(scope), limit)
 
     @rpc
-    def stats(self, region: str | None = None, scope: dict | None = None) -> dict:
+    def stats(self, region: str | None = None, scope: dict | None = None, days: int = 7) -> dict:
         today = self.clock.now().astimezone(CHINA_TZ).date().isoformat()
         with SEARCH_SECONDS.labels("stats").time():
-            return counters.read(self.store.screen_counters, Scope.of(scope), region, today)
+            return counters.read(self.store.screen_counters, Scope.of(scope), region, today, days)
 
 
 

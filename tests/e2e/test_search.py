@@ -93,6 +93,8 @@ def test_stats_count_what_was_posted(searchable):
         assert sum(stats["open_by"]["status"].values()) == 4 and stats["open_by"]["status"]["assigned"] == 4
         assert client.get("/api/v1/stats", params={"region": "150500"}).json()["open"] == 2
         assert client.get("/api/v1/stats", params={"region": "bad"}).status_code == 422
+        month = client.get("/api/v1/stats", params={"days": 30}).json()["per_day"]
+        assert len(month) == 30 and sum(day["received"] for day in month) == 4
 
 
 def test_reindex_rebuilds_the_index_and_search_answers_the_same(searchable):

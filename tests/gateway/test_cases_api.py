@@ -224,5 +224,7 @@ def test_bad_searches_get_422_naming_the_parameter(offline_client, params, field
 
 def test_bad_stats_and_similar_requests_get_422(offline_client):
     assert offline_client.get("/api/v1/stats", params={"region": "city"}).status_code == 422
+    too_long = offline_client.get("/api/v1/stats", params={"days": 400})
+    assert too_long.status_code == 422 and "days" in too_long.json()["detail"]
     response = offline_client.get("/api/v1/cases/abc/similar", params={"limit": 0})
     assert response.status_code == 422 and "limit" in response.json()["detail"]
