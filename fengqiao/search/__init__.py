@@ -157,6 +157,18 @@ class SearchIndex(Protocol):
     def close(self) -> None: ...
 
 
+def batches(items: Iterable[dict], size: int) -> Iterable[list[dict]]:
+    """``items`` in lists of ``size`` (the last may be shorter), for bulk writes."""
+    batch: list[dict] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def open_index(uri: str) -> SearchIndex:
     """The search index, chosen by URI scheme (as ``FQ_SEARCH_URI``)."""
     if uri.startswith("sqlite://"):

@@ -21,6 +21,7 @@ from fengqiao.search import (
     Scope,
     SearchError,
     SearchPage,
+    batches,
     decode_cursor,
     encode_cursor,
     indexed_case,
@@ -161,17 +162,11 @@ class ElasticIndex:
         name = ALIAS + "-" + str(time.time_ns())
         self._create(name, alias=False)
         done = 0
-        batch: list[dict] = []
-        for view in views():
-            batch.append(indexed_case(view))
-            if len(batch) >= BATCH:
-                self.index(batch, target=name)
-                done += len(batch)
-                progress(done, total)
-                batch = []
-        self.index(batch, target=name)
-        done += len(batch)
-        progress(done, total)
+        for batch in batches(views(), BATCH):
+            self.index((indexed_case(v) for v in batch), target=name)
+            done += len(batch)
+            progress(done, total)
+        progress(done, total)  # also when there was nothing to index
         old = list(self.es.indices.get_alias(name=ALIAS))
         self.es.indices.update_aliases(actions=[
             *({"remove": {"index": o, "alias": ALIAS}} for o in old), {"add": {"index": name, "alias": ALIAS}}])

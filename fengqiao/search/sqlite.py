@@ -37,6 +37,7 @@ from fengqiao.search import (
     CaseQuery,
     Scope,
     SearchPage,
+    batches,
     decode_cursor,
     encode_cursor,
     epoch_ms,
@@ -164,7 +165,7 @@ class SqliteIndex:
         pool = ProcessPoolExecutor(PREPARERS, mp_context=multiprocessing.get_context("fork"))
         try:
             preparing: deque[Future] = deque()
-            for batch in _batches(views(), BATCH):
+            for batch in batches(views(), BATCH):
                 preparing.append(pool.submit(prepare_rows, batch))
                 if len(preparing) > PREPARERS:
                     done += _insert_new(db, preparing.popleft().result(), taken)
@@ -186,7 +187,7 @@ class SqliteIndex:
     def _catch_up(self, views: Iterable[dict]) -> None:
         """Index the views whose version moved on while the new generation was being built, a
         short transaction at a time so the live service's writes are never kept waiting long."""
-        for batch in _batches(views, CATCH_UP_BATCH):
+        for batch in batches(views, CATCH_UP_BATCH):
             with self._lock:
                 db = self._db()
                 with db:
@@ -347,17 +348,6 @@ def _connect_for_build(path: Path) -> sqlite3.Connection:
                      + TABLES)
     db.isolation_level = ""
     return db
-
-
-def _batches(items: Iterable[dict], size: int) -> Iterable[list[dict]]:
-    batch: list[dict] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 Rows = tuple[int, list, list, list | None]  # sequence, case row, shown row, terms row (None: no terms)
