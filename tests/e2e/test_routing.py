@@ -43,7 +43,10 @@ def test_deadlines_warn_then_escalate_as_the_clock_moves(clocked):
                            "48 h warning")
         assert "剩余48小时" in warned["timeline"][-1]["detail"]
         clock.advance(hours=48)  # the deadline passes
-        escalated = view_when(client, case_id, lambda v: v.get("escalated"), "escalated when overdue")
+        # The escalation and the new assignment are two events, projected by concurrent workers:
+        # wait for both, not only the first.
+        escalated = view_when(client, case_id, lambda v: v.get("escalated") and
+                              (v.get("assignment") or {}).get("kind") == "escalation", "escalated when overdue")
     titles = [e["title"] for e in escalated["timeline"]]
     assert titles.index("逾期") < titles.index("提级督办") < titles.index("提级交办")
     assert escalated["assignment"]["unit_name"] == "海拉尔东路街道综治中心"
@@ -84,5 +87,6 @@ def test_a_third_report_of_the_incident_raises_the_grade(clocked):
         for n, phone in ((2, "13700000004"), (3, "13700000005")):
             clock.advance(hours=2)
             post(client, f"R-M{n}", text.replace("来电人反映", "居民再次反映"), phone=phone)
-        raised = view_when(client, case_id, lambda v: v["report_count"] == 3 and v["risk"] == 2, "re-graded")
+        raised = view_when(client, case_id, lambda v: v["report_count"] == 3 and v["risk"] == 2
+                           and v["assignment"]["kind"] == "regrade", "re-graded and reassigned")
     assert raised["assignment"]["kind"] == "regrade" and raised["assignment"]["level"] == "township"
