@@ -217,10 +217,6 @@ def outcome_event(intake: Intake, report: dict) -> Event:
     return received_event(report, report.get("restorations", 0))
 
 
-def register_batch(intake: Intake, reports: list[Event], placements: list[Placement], now: datetime) -> list[Recorded]:
-    return [register(intake, report, placement, now) for report, placement in zip(reports, placements, strict=True)]
-
-
 def unmerge(intake: Intake, case_id: str, report_id: str, by: str, reason: str, now: datetime) -> list[Event]:
     """Split a merged report back out as its own case; the two stay apart from then on."""
     report = intake.reports.get(report_id)

@@ -67,11 +67,14 @@ class IntakeService:
 
     def _register(self, reports) -> None:
         placements = self.places.place_many([(r.data.region_code, r.data.address) for r in reports])
-        now = self.clock.now()
-        results = registration.register_batch(self._intake(), reports, placements, now)
-        for report, result in zip(reports, results, strict=True):
+        now, intake = self.clock.now(), self._intake()
+        for report, placement in zip(reports, placements, strict=True):
+            result = registration.register(intake, report, placement, now)
             # Emitted also for a redelivered report: same event id, so downstream deduplicates,
             # and a crash between the store write and the emit is healed by the redelivery.
+            # Emitting after each report (it waits for the broker's confirm) also lets the other
+            # workers of this process run: a whole batch without a pause starved them for long
+            # enough that RabbitMQ closed their half-opened connections (handshake_timeout).
             self.emit(result.event)
             if not result.created:
                 continue
