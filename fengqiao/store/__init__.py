@@ -23,6 +23,10 @@ class DuplicateKeyError(StoreError):
     """An insert collided with an existing id or a unique index."""
 
 
+class AppendOnlyError(StoreError):
+    """An update or delete of a collection that only takes inserts (the audit log)."""
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[Document]
@@ -49,6 +53,9 @@ class Collection(Protocol):
     name: str
 
     def ensure_index(self, *fields: str, unique: bool = False) -> None: ...
+    def forbid_changes(self) -> None:
+        """From now on refuse every update and delete (``AppendOnlyError``)."""
+        ...
     def insert(self, doc: Document) -> Document: ...
     def get(self, doc_id: str) -> Document | None: ...
     def find_one(self, where: Filter) -> Document | None: ...
@@ -86,15 +93,19 @@ def open_store(uri: str, owner: str) -> DocumentStore:
 
 @dataclass
 class CollectionSpec:
-    """A collection and the indexes its owner queries by; applied idempotently at start."""
+    """A collection and the indexes its owner queries by; applied idempotently at start.
+    An append-only collection refuses updates and deletes from then on."""
 
     name: str
     indexes: list[Index] = field(default_factory=list)
+    append_only: bool = False
 
     def open(self, store: DocumentStore) -> Collection:
         collection = store.collection(self.name)
         for index in self.indexes:
             collection.ensure_index(*index.fields, unique=index.unique)
+        if self.append_only:
+            collection.forbid_changes()
         return collection
 
     async def open_async(self, store):
@@ -102,4 +113,6 @@ class CollectionSpec:
         collection = store.collection(self.name)
         for index in self.indexes:
             await collection.ensure_index(*index.fields, unique=index.unique)
+        if self.append_only:
+            await collection.forbid_changes()
         return collection

@@ -19,6 +19,9 @@ class AsyncCollection:
     async def ensure_index(self, *fields: str, unique: bool = False) -> None:
         await asyncio.to_thread(self._c.ensure_index, *fields, unique=unique)
 
+    async def forbid_changes(self) -> None:
+        await asyncio.to_thread(self._c.forbid_changes)
+
     async def insert(self, doc: Document) -> Document:
         return await asyncio.to_thread(self._c.insert, doc)
 

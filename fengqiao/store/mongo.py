@@ -8,7 +8,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError as MongoDuplicateKey
 from pymongo.errors import PyMongoError
 
-from fengqiao.store import Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
+from fengqiao.store import AppendOnlyError, Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
 from fengqiao.store import mongo_query as q
 from fengqiao.store.query import encode_cursor, new_document
 
@@ -17,6 +17,16 @@ class MongoCollection:
     def __init__(self, raw):
         self.name = raw.name
         self._raw = raw
+        self._append_only = False
+
+    def forbid_changes(self) -> None:
+        # The adapter refuses; in production the gateway's MongoDB user also holds only find and
+        # insert on this collection (deploy/k8s/base/mongodb.yaml), so the database refuses too.
+        self._append_only = True
+
+    def _changes_allowed(self) -> None:
+        if self._append_only:
+            raise AppendOnlyError(f"{self.name}: append-only collection: records are never changed or deleted")
 
     def ensure_index(self, *fields: str, unique: bool = False) -> None:
         if fields == ("id",):
@@ -39,6 +49,7 @@ class MongoCollection:
         return q.from_document(self._raw.find_one(q.to_filter(where)))
 
     def update(self, doc_id: str, changes: Document, *, expected_version: int) -> Document | None:
+        self._changes_allowed()
         try:
             raw = self._raw.find_one_and_update(
                 {"_id": doc_id, "version": expected_version},
@@ -50,6 +61,7 @@ class MongoCollection:
         return q.from_document(raw)
 
     def delete(self, doc_id: str) -> bool:
+        self._changes_allowed()
         return self._raw.delete_one({"_id": doc_id}).deleted_count > 0
 
     def find(

@@ -7,7 +7,7 @@ from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError as MongoDuplicateKey
 from pymongo.errors import PyMongoError
 
-from fengqiao.store import Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
+from fengqiao.store import AppendOnlyError, Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
 from fengqiao.store import mongo_query as q
 from fengqiao.store.query import encode_cursor, new_document
 
@@ -16,6 +16,16 @@ class AsyncMongoCollection:
     def __init__(self, raw):
         self.name = raw.name
         self._raw = raw
+        self._append_only = False
+
+    async def forbid_changes(self) -> None:
+        # The adapter refuses; in production the gateway's MongoDB user also holds only find and
+        # insert on this collection (deploy/k8s/base/mongodb.yaml), so the database refuses too.
+        self._append_only = True
+
+    def _changes_allowed(self) -> None:
+        if self._append_only:
+            raise AppendOnlyError(f"{self.name}: append-only collection: records are never changed or deleted")
 
     async def ensure_index(self, *fields: str, unique: bool = False) -> None:
         if fields == ("id",):
@@ -38,6 +48,7 @@ class AsyncMongoCollection:
         return q.from_document(await self._raw.find_one(q.to_filter(where)))
 
     async def update(self, doc_id: str, changes: Document, *, expected_version: int) -> Document | None:
+        self._changes_allowed()
         try:
             raw = await self._raw.find_one_and_update(
                 {"_id": doc_id, "version": expected_version},
@@ -49,6 +60,7 @@ class AsyncMongoCollection:
         return q.from_document(raw)
 
     async def delete(self, doc_id: str) -> bool:
+        self._changes_allowed()
         return (await self._raw.delete_one({"_id": doc_id})).deleted_count > 0
 
     async def find(

@@ -13,10 +13,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from fengqiao.store import Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
+from fengqiao.store import AppendOnlyError, Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
 from fengqiao.store.query import check_field, decode_cursor, encode_cursor, new_document, normalize
 
 _SQL_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+APPEND_ONLY = "append-only collection: records are never changed or deleted"
+
+
+def _refusal(name: str, exc: sqlite3.IntegrityError) -> StoreError:
+    if APPEND_ONLY in str(exc):
+        return AppendOnlyError(f"{name}: {APPEND_ONLY}")
+    return DuplicateKeyError(f"{name}: {exc}")
 
 
 def _expr(path: str) -> str:
@@ -86,6 +93,14 @@ class SqliteCollection:
             f'CREATE {kind} IF NOT EXISTS "{self.name}__{index.name}" ON {self._table} ({exprs})'
         )
 
+    def forbid_changes(self) -> None:
+        # Triggers, so that the database itself refuses, whatever code path tries.
+        for action in ("UPDATE", "DELETE"):
+            self._store.execute(
+                f'CREATE TRIGGER IF NOT EXISTS "{self.name}__no_{action.lower()}" BEFORE {action} ON {self._table} '
+                f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY}'); END"
+            )
+
     def insert(self, doc: Document) -> Document:
         stored = new_document(doc)
         try:
@@ -125,11 +140,14 @@ class SqliteCollection:
                     (doc["version"], _dumps(doc), doc_id, expected_version),
                 )
             except sqlite3.IntegrityError as exc:
-                raise DuplicateKeyError(f"{self.name}: {exc}") from exc
+                raise _refusal(self.name, exc) from exc
         return doc
 
     def delete(self, doc_id: str) -> bool:
-        return self._store.execute(f"DELETE FROM {self._table} WHERE id = ?", (doc_id,)) > 0
+        try:
+            return self._store.execute(f"DELETE FROM {self._table} WHERE id = ?", (doc_id,)) > 0
+        except sqlite3.IntegrityError as exc:
+            raise _refusal(self.name, exc) from exc
 
     def find(
         self, where: Filter | None = None, *, order: Order = Order(), limit: int = 100,

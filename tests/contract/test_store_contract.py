@@ -12,7 +12,7 @@ import uuid
 import mongomock
 import pytest
 
-from fengqiao.store import DuplicateKeyError, Order
+from fengqiao.store import AppendOnlyError, CollectionSpec, DuplicateKeyError, Order
 from fengqiao.store.aio import AsyncStore
 from fengqiao.store.mongo import MongoStore
 from fengqiao.store.sqlite import SqliteStore
@@ -216,3 +216,25 @@ def test_async_face_keeps_the_same_contract(async_store):
         await async_store.close()
 
     asyncio.run(scenario())
+
+
+def test_an_append_only_collection_takes_inserts_and_refuses_changes(store):
+    log = CollectionSpec("audit_contract", append_only=True).open(store)
+    record = log.insert({"id": "a1", "actor_name": "李明", "action": "case.assign"})
+    with pytest.raises(AppendOnlyError):
+        log.update("a1", {"action": "nothing"}, expected_version=record["version"])
+    with pytest.raises(AppendOnlyError):
+        log.delete("a1")
+    assert log.get("a1")["action"] == "case.assign" and log.count() == 1
+
+
+def test_sqlite_itself_refuses_changes_to_an_append_only_collection(tmp_path):
+    import sqlite3
+
+    store = SqliteStore(tmp_path / "audit.sqlite3")
+    CollectionSpec("audit_contract", append_only=True).open(store).insert({"id": "a1", "n": 1})
+    store.close()
+    raw = sqlite3.connect(tmp_path / "audit.sqlite3")  # another program, beside the adapter
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        raw.execute('DELETE FROM "c_audit_contract"')
+    raw.close()
