@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from fengqiao.privacy import mask_text, phone_tail
+from fengqiao.privacy import mask_numbers, phone_tail
 
 MAX_PAGE = 200
 TOTAL_LIMIT = 10_000  # beyond this, totals are a lower bound (Elasticsearch's track_total_hits)
@@ -67,6 +67,13 @@ class Scope:
     def covers_region(self, code: str | None) -> bool:
         return self.regions is None or bool(code) and any(
             code.startswith(region_prefix(r)) for r in self.regions)
+
+    def covers(self, other: Scope) -> bool:
+        """Whether everything ``other`` may see lies within this scope too."""
+        regions_covered = self.regions is None or (
+            other.regions is not None and all(self.covers_region(r) for r in other.regions))
+        units_covered = self.units is None or (other.units is not None and set(other.units) <= set(self.units))
+        return regions_covered and units_covered
 
     def allows(self, doc: dict) -> bool:
         """Whether an indexed case or a list item (``unit_id`` at the top) lies within the scope."""
@@ -222,7 +229,7 @@ def indexed_case(view: dict) -> dict:
         "id": view["id"],
         "seq": sequence(received_at, view["id"]),
         "version": view.get("version") or 0,
-        "text": mask_text(view.get("text")) or "",
+        "text": mask_numbers(view.get("text")) or "",
         "address": view.get("address") or "",
         "names": " ".join(p["name"] for p in people if p.get("name")),
         "tails": _tails(view),

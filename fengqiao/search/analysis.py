@@ -12,6 +12,7 @@ find the same cases.
 """
 from __future__ import annotations
 
+import html
 import re
 
 from fengqiao.chinese import simplify
@@ -53,6 +54,7 @@ def is_tail(term: str) -> bool:
 
 def snippet(text: str | None, terms: list[str], width: int = SNIPPET_CHARS) -> str | None:
     """A window of the text around the first term found, with every term found marked <em>…</em>.
+    The text is HTML-escaped before the marks go in, so the marks are the only markup.
 
     Matching runs on the folded text; OpenCC folds character for character in all but a few
     phrases, so positions carry over to the original text when the lengths agree.
@@ -68,9 +70,10 @@ def snippet(text: str | None, terms: list[str], width: int = SNIPPET_CHARS) -> s
     for begin, finish in spans:
         if begin < cursor or finish > end:
             continue
-        out += [source[cursor:begin], HIGHLIGHT_OPEN, source[begin:finish], HIGHLIGHT_CLOSE]
+        out += [html.escape(source[cursor:begin]), HIGHLIGHT_OPEN, html.escape(source[begin:finish]),
+                HIGHLIGHT_CLOSE]
         cursor = finish
-    out.append(source[cursor:end])
+    out.append(html.escape(source[cursor:end]))
     return ("…" if start else "") + "".join(out) + ("…" if end < len(source) else "")
 
 

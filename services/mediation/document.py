@@ -109,11 +109,11 @@ def _signatures(parties: list[dict], mediators: list[dict], styles) -> Table:
 
 def render(mediation: dict, case_number: str | None = None, *, unmasked: bool = False,
            font: str | Path | None = None) -> bytes:
-    """The agreement of a mediation that reached one; contact data masked unless ``unmasked``."""
-    agreement = mediation.get("agreement")
-    if not agreement:
+    """The agreement of a mediation that reached one; personal data masked unless ``unmasked``."""
+    if not mediation.get("agreement"):
         raise ValueError(f"mediation {mediation['id']} has no agreement")
     record = mediation if unmasked else mask_record(mediation)
+    agreement = record["agreement"]
     styles = _styles(_register(find_font(font)))
     committee = record["committee"]["unit_name"]
     story = [
