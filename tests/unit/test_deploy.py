@@ -1,10 +1,12 @@
 """The Kubernetes manifests parse, every kustomization names files that exist, and every
 process the manifests start is a command this build has."""
+import re
 from pathlib import Path
 
 import yaml
 
-from fengqiao.registry import SERVICES
+from fengqiao.bus.topology import RPC_EXCHANGE, queue_name, subscriptions
+from fengqiao.registry import SERVICES, all_service_classes
 
 K8S = Path(__file__).parents[2] / "deploy" / "k8s"
 
@@ -30,3 +32,69 @@ def test_every_service_has_a_deployment_running_it():
         assert spec["initContainers"][0]["args"] == ["bus", "setup"]
     assert deployments["fengqiao-gateway"]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"][
         "httpGet"]["path"] == "/readyz"
+
+
+def _permissions() -> dict[str, dict[str, re.Pattern]]:
+    return {d["spec"]["userReference"]["name"].removeprefix("fengqiao-"): {
+        k: re.compile(v) for k, v in d["spec"]["permissions"].items()}
+        for d in docs(K8S / "base" / "bus-users.yaml") if d["kind"] == "Permission"}
+
+
+def test_each_service_may_read_only_its_own_queues_and_publish_only_on_its_own_exchange():
+    permissions = _permissions()
+    subs = subscriptions(all_service_classes())
+    queues = {s.service: [] for s in subs}
+    for s in subs:
+        queues[s.service].append(queue_name(s.source_service, s.event_types, s.service, s.method))
+    for service in SERVICES:
+        own = permissions[service]
+        mine = queues.get(service, []) + [f"rpc-{service}"]
+        others = [q for name, qs in queues.items() if name != service for q in qs] + [
+            f"rpc-{n}" for n in SERVICES if n != service] + ["fengqiao.dlq"]
+        for queue in mine:
+            assert own["read"].match(queue) and own["configure"].match(queue) and own["write"].match(queue), queue
+        for queue in others:
+            assert not own["read"].match(queue), f"{service} may read {queue}"
+        assert own["write"].match(f"{service}.events") and own["write"].match(RPC_EXCHANGE)
+        for other in SERVICES:
+            if other != service:
+                assert not own["write"].match(f"{other}.events"), f"{service} may publish as {other}"
+        for source in {s.source_service for s in subs if s.service == service}:
+            assert own["read"].match(f"{source}.events")  # to bind its queues
+
+
+def test_the_gateway_and_the_topology_users_hold_only_what_they_need():
+    permissions = _permissions()
+    gateway, topology = permissions["gateway"], permissions["topology"]
+    assert gateway["write"].match("gateway.events") and gateway["read"].match("rpc.reply-standalone_rpc_proxy-1a2b")
+    assert not any(gateway["read"].match(q) for q in ["fengqiao.dlq", "rpc-intake", "evt-gateway-*--intake.x"])
+    assert not gateway["write"].match("intake.events")
+    every_queue = [queue_name(s.source_service, s.event_types, s.service, s.method)
+                   for s in subscriptions(all_service_classes())]
+    assert all(topology["configure"].match(q) for q in every_queue + ["fengqiao.dlq", "rpc-search"])
+    assert not any(topology["read"].match(q) for q in every_queue)  # it declares; it never consumes
+
+
+def test_every_process_connects_as_its_own_bus_user():
+    deployments = {d["metadata"]["name"]: d for f in (K8S / "base").glob("*.yaml") for d in docs(f)
+                   if d.get("kind") == "Deployment"}
+    for name, deployment in deployments.items():
+        spec = deployment["spec"]["template"]["spec"]
+        user = name.removeprefix("fengqiao-")
+        amqp = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in spec["containers"][0]["env"]}
+        assert amqp["FQ_AMQP_URI"] == f"fengqiao-amqp-{user}"
+        init = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in spec["initContainers"][0]["env"]}
+        assert init["FQ_AMQP_URI"] == "fengqiao-amqp-topology"
+
+
+def test_the_gateways_database_user_may_only_add_to_the_audit_log():
+    from gateway import accounts, audit, submissions
+    from gateway.routes import ledgers
+
+    [mongo] = [d for d in docs(K8S / "base" / "mongodb.yaml") if d["kind"] == "MongoDBCommunity"]
+    [role] = mongo["spec"]["security"]["roles"]
+    actions = {p["resource"]["collection"]: set(p["actions"]) for p in role["privileges"]}
+    assert not {"update", "remove"} & actions["audit"] and "insert" in actions["audit"]
+    for spec in (accounts.API_CLIENTS, accounts.STAFF, accounts.SECRETS, submissions.RECEIPTS, ledgers.IMPORTS):
+        assert {"find", "insert", "update"} <= actions[spec.name], spec.name
+    assert audit.AUDIT.append_only
