@@ -186,6 +186,48 @@ def triage_cases(batch: int) -> None:
         flush(pending)
 
 
+def _accounts(work):
+    """Run ``work(state)`` against the gateway's store: its clients, staff, policy and secret."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from fengqiao.access import Policy
+    from fengqiao.store.aio import open_async_store
+    from gateway import accounts, audit
+
+    settings = _settings()
+
+    async def run():
+        store = open_async_store(settings.resolved_store_uri, "gateway")
+        try:
+            state = SimpleNamespace(
+                clients=await accounts.API_CLIENTS.open_async(store), staff=await accounts.STAFF.open_async(store),
+                audit=await audit.AUDIT.open_async(store), policy=Policy.load(settings.access_policy_file),
+                secret=await accounts.auth_secret(await accounts.SECRETS.open_async(store), settings.auth_secret))
+            return await work(state)
+        except (accounts.AccountError, accounts.AccountNotFound) as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def _now():
+    from fengqiao.clock import SystemClock
+
+    return SystemClock().now()
+
+
+def _scope_text(account: dict) -> str:
+    regions = ",".join(account.get("jurisdiction") or []) or "全部"
+    units = ",".join(account.get("units") or [])
+    return f"regions={regions}" + (f" units={units}" if units else "")
+
+
+ROLE_HELP = "a role from the access policy (docs/access.md); repeat for several; pii_reader is a grant on top"
+
+
 @main.group()
 def clients() -> None:
     """API clients of the gateway (systems calling with X-API-Key)."""
@@ -193,29 +235,158 @@ def clients() -> None:
 
 @clients.command("add")
 @click.argument("name")
-@click.option("--role", "roles", multiple=True, default=("intake",), show_default=True,
-              help="admin, intake, pii_reader … (repeat for several)")
-@click.option("--key", help="use this secret instead of a generated one")
+@click.option("--role", "roles", multiple=True, required=True, help=ROLE_HELP)
+@click.option("--key", help="use this secret (32+ random characters) instead of a generated one")
 @click.option("--region", "regions", multiple=True,
               help="limit the client to this region's subtree (repeat for several); none: everywhere")
 @click.option("--unit", "units", multiple=True, help="limit the client to cases of these units (repeat)")
 def clients_add(name: str, roles: tuple[str, ...], key: str | None, regions: tuple[str, ...],
                 units: tuple[str, ...]) -> None:
-    """Create an API client and print its key (shown once; only its digest is stored)."""
-    import secrets
+    """Create an API client; its key is printed last, once (only a keyed digest is stored)."""
+    from gateway import accounts
 
-    from fengqiao.clock import SystemClock, isoformat
-    from fengqiao.ids import new_id
-    from fengqiao.store import open_store
-    from gateway.auth import API_CLIENTS, digest
+    async def work(state):
+        return await accounts.add_client(state.clients, state.policy, state.secret, name, roles, regions, units,
+                                         key=key, now=_now())
 
-    settings = _settings()
-    secret = key or secrets.token_urlsafe(32)
-    collection = API_CLIENTS.open(open_store(settings.resolved_store_uri, "gateway"))
-    collection.insert({"id": new_id(), "name": name, "key_digest": digest(secret), "roles": list(roles),
-                       "jurisdiction": list(regions) or None, "units": list(units) or None, "active": True,
-                       "created_at": isoformat(SystemClock().now())})
+    client, secret = _accounts(work)
+    click.echo(f"client {client['id']}: {name} roles={','.join(client['roles'])} {_scope_text(client)}", err=True)
     click.echo(secret)
+
+
+@clients.command("list")
+def clients_list() -> None:
+    """Every API client with its roles, jurisdiction and whether it is active."""
+    async def work(state):
+        return (await state.clients.find({}, limit=10_000)).items
+
+    for client in _accounts(work):
+        active = "active" if client.get("active", True) else "disabled"
+        click.echo(f"{client['id']}  {client['name']}  roles={','.join(client['roles'])}  {_scope_text(client)}  "
+                   f"{active}")
+
+
+@clients.command("disable")
+@click.argument("client_id")
+def clients_disable(client_id: str) -> None:
+    """Disable a client: its key stops working at the next request."""
+    from gateway import accounts
+
+    async def work(state):
+        return await accounts.set_client_active(state.clients, client_id, False)
+
+    _accounts(work)
+    click.echo(f"disabled {client_id}", err=True)
+
+
+@clients.command("rotate")
+@click.argument("client_id")
+def clients_rotate(client_id: str) -> None:
+    """Give a client a new key (printed last); the old key stops working at once."""
+    from gateway import accounts
+
+    async def work(state):
+        return await accounts.rotate_client(state.clients, state.secret, client_id)
+
+    _, secret = _accounts(work)
+    click.echo(secret)
+
+
+@main.group()
+def staff() -> None:
+    """Staff accounts: people who sign in with a password (POST /api/v1/auth/token)."""
+
+
+@staff.command("add")
+@click.argument("name")
+@click.option("--username", required=True, help="the login name")
+@click.option("--role", "roles", multiple=True, required=True, help=ROLE_HELP)
+@click.option("--region", "regions", multiple=True, help="region subtrees of the jurisdiction (repeat)")
+@click.option("--unit", "units", multiple=True, help="units whose cases this person works (repeat)")
+@click.password_option(envvar="FQ_STAFF_PASSWORD", help="the password (asked for when not given)")
+def staff_add(name: str, username: str, roles: tuple[str, ...], regions: tuple[str, ...], units: tuple[str, ...],
+              password: str) -> None:
+    """Create a staff account."""
+    from gateway import accounts
+
+    async def work(state):
+        return await accounts.add_staff(state.staff, state.policy, username, name, password, roles, regions, units,
+                                        now=_now())
+
+    member = _accounts(work)
+    click.echo(f"staff {member['id']}: {name} ({username}) roles={','.join(member['roles'])} {_scope_text(member)}")
+
+
+@staff.command("list")
+def staff_list() -> None:
+    async def work(state):
+        return (await state.staff.find({}, limit=10_000)).items
+
+    for member in _accounts(work):
+        active = "active" if member.get("active", True) else "disabled"
+        click.echo(f"{member['id']}  {member['username']}  {member['name']}  roles={','.join(member['roles'])}  "
+                   f"{_scope_text(member)}  {active}")
+
+
+@staff.command("set")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, help="replace the roles (repeat for several)")
+@click.option("--disable", "active", flag_value=False, default=None, help="disable the account")
+@click.option("--enable", "active", flag_value=True, help="enable it again")
+def staff_set(username: str, roles: tuple[str, ...], active: bool | None) -> None:
+    """Change a staff member's roles or disable the account; it takes effect at the next request."""
+    from gateway import accounts
+
+    async def work(state):
+        member = await state.staff.find_one({"username": username})
+        if member is None:
+            raise accounts.AccountNotFound(f"no staff member {username!r}")
+        return await accounts.change_staff(state.staff, state.policy, member["id"], roles=roles or None,
+                                           active=active)
+
+    member = _accounts(work)
+    state = "active" if member.get("active", True) else "disabled"
+    click.echo(f"{username}: roles={','.join(member['roles'])} {state}")
+
+
+@main.group()
+def audit() -> None:
+    """The audit log (append-only)."""
+
+
+@audit.command("export")
+@click.option("--since", help="ISO time, inclusive")
+@click.option("--until", help="ISO time, exclusive")
+def audit_export(since: str | None, until: str | None) -> None:
+    """Write audit records as JSON lines, oldest first."""
+    from fengqiao.store import Order
+
+    where = {"at": {k: v for k, v in (("$gte", since), ("$lt", until)) if v}} if since or until else {}
+
+    async def work(state):
+        records, cursor = [], None
+        while True:
+            page = await state.audit.find(where, order=Order("at"), limit=1000, after=cursor)
+            records += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                return records
+
+    for record in _accounts(work):
+        click.echo(json.dumps({k: v for k, v in record.items() if k != "version"}, ensure_ascii=False))
+
+
+@main.group()
+def access() -> None:
+    """The access policy."""
+
+
+@access.command("table")
+def access_table() -> None:
+    """The role × permission table (docs/access.md's table), from the policy file."""
+    from fengqiao.access import Policy
+
+    click.echo(Policy.load(_settings().access_policy_file).table(), nl=False)
 
 
 @main.group()

@@ -176,7 +176,7 @@ class CaseEscalated(_Data):
     to_unit: UnitRef
     to_level: Level
     reason: str
-    kind: Literal["problem_case", "overdue"]
+    kind: Literal["problem_case", "overdue", "manual"]
 
 
 class DeadlineWarning(_Data):

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DIRECTORY = Path(__file__).parent / "data" / "directory.json"
 DEFAULT_DEADLINES = Path(__file__).parent / "data" / "deadlines.yaml"
+DEFAULT_ACCESS_POLICY = Path(__file__).parent / "data" / "access.yaml"
 
 
 class Settings(BaseSettings):
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
         None, description="CJK TrueType font for agreement PDFs; empty means the first of WenQuanYi "
                           "Micro Hei or Noto Sans CJK found in /usr/share/fonts")
     clock_file: Path | None = Field(None, description="tests only: read the current time from this file")
+    access_policy_file: Path = Field(DEFAULT_ACCESS_POLICY, description="roles and their permissions (YAML)")
+    auth_secret: str | None = Field(
+        None, description="signs staff tokens and keys the API-key digests; empty: generated once and kept "
+                          "in the gateway's store (set it from a Secret when several gateways share a store)")
+    access_token_minutes: int = Field(15, ge=1, le=24 * 60, description="lifetime of a staff access token")
+    refresh_token_hours: int = Field(12, ge=1, le=24 * 30, description="lifetime of a staff refresh token")
 
     @cached_property
     def resolved_store_uri(self) -> str:

@@ -9,13 +9,18 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 
+from fengqiao.access import Policy
 from fengqiao.clock import Clock
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
-from gateway import auth, problems, submissions
-from gateway.routes import cases, followup, health, intake, ledgers, mediation, open311, stats
+from gateway import accounts, audit, problems, submissions
+from gateway.routes import accounts as account_routes
+from gateway.routes import audit_log, cases, followup, health, intake, ledgers, mediation, open311, stats
 
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+# Every router of the API, in the order they are matched; a test checks each route's access declaration.
+ROUTERS = (cases.router, intake.router, open311.router, open311.public, account_routes.router, audit_log.router,
+           ledgers.router, mediation.router, followup.router, stats.router, health.router)
 
 
 @dataclass
@@ -42,12 +47,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
         state = app.state
         state.store = open_async_store(settings.resolved_store_uri, "gateway")
-        state.api_clients = await auth.API_CLIENTS.open_async(state.store)
+        state.api_clients = await accounts.API_CLIENTS.open_async(state.store)
+        state.staff = await accounts.STAFF.open_async(state.store)
+        state.audit = await audit.AUDIT.open_async(state.store)
         state.receipts = await submissions.RECEIPTS.open_async(state.store)
         state.imports = await ledgers.IMPORTS.open_async(state.store)
+        state.auth_secret = await accounts.auth_secret(await accounts.SECRETS.open_async(state.store),
+                                                       settings.auth_secret)
         state.background = set()
         if settings.bootstrap_admin_key:
-            await auth.bootstrap_admin(state.api_clients, settings.bootstrap_admin_key, state.clock.now())
+            await accounts.bootstrap_admin(state.api_clients, state.auth_secret, settings.bootstrap_admin_key,
+                                           state.clock.now())
         state.publisher = EventPublisher(settings.nameko_config(), settings.publish_timeout_seconds)
         state.rpc = RpcBridge(settings.nameko_config(), settings.rpc_timeout_seconds)
         try:
@@ -68,20 +78,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     app.state.clock = clock or settings.clock()
     app.state.metrics = GatewayMetrics()
+    app.state.policy = Policy.load(settings.access_policy_file)
     problems.install(app)
-    app.include_router(cases.router)
-    app.include_router(intake.router)
-    app.include_router(open311.router)
-    app.include_router(ledgers.router)
-    app.include_router(mediation.router)
-    app.include_router(followup.router)
-    app.include_router(stats.router)
-    app.include_router(health.router)
+    open311.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
         response = await call_next(request)
+        entry = audit.record(request, response, request.app.state.clock.now())
+        if entry:
+            await request.app.state.audit.insert(entry)
         route = request.scope.get("route")
         template = route.path if route is not None else "unmatched"
         metrics = request.app.state.metrics

@@ -72,7 +72,7 @@ class ItemError(BaseModel):
 
 class BatchItem(BaseModel):
     index: int
-    status: str  # accepted, replayed, rejected, unavailable
+    status: str  # accepted, replayed, duplicate (accepted before from another caller), rejected, unavailable
     id: str | None = None
     number: str | None = None
     errors: list[ItemError] = []
@@ -81,6 +81,7 @@ class BatchItem(BaseModel):
 class BatchResult(BaseModel):
     accepted: int
     replayed: int
+    duplicate: int = 0
     rejected: int
     unavailable: int
     items: list[BatchItem]
@@ -116,6 +117,7 @@ class TimelineEntry(BaseModel):
     type: str
     title: str
     detail: str
+    by: str | None = Field(None, description="the person or the system that did it")
 
 
 class CaseView(BaseModel):
@@ -136,6 +138,12 @@ class ReturnRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500, description="退单理由")
+
+
+class EscalateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="提级理由")
 
 
 class ReassignRequest(BaseModel):

@@ -23,7 +23,7 @@ from gateway.auth import Caller
 from gateway.bridge import BusUnavailable
 from services.intake.channels import Report
 
-RECEIPTS = CollectionSpec("receipts", [Index(("case_id",), unique=True)])
+RECEIPTS = CollectionSpec("receipts", [Index(("case_id",), unique=True), Index(("token",))])
 BATCH_MESSAGE_SIZE = 200
 
 
@@ -32,6 +32,8 @@ class Receipt:
     case_id: str
     number: str
     replayed: bool  # the same submission had been accepted before
+    submitted_by: str = ""  # the principal that first submitted it
+    token: str | None = None  # what an Open311 client looks the request up by
 
 
 def receipt_key(channel: str, source_id: str) -> str:
@@ -41,19 +43,22 @@ def receipt_key(channel: str, source_id: str) -> str:
 async def accept(receipts, store, publisher, caller: Caller, report: Report, now: datetime) -> Receipt:
     receipt = (await _receipts(receipts, store, caller, [report], now))[0]
     if receipt["state"] == "accepted":
-        return Receipt(receipt["case_id"], receipt["number"], replayed=True)
+        return _receipt(receipt, replayed=True)
     await publisher.publish_message(receipt["event"])
     await _mark_accepted(receipts, receipt, now)
-    return Receipt(receipt["case_id"], receipt["number"], replayed=False)
+    return _receipt(receipt, replayed=False)
+
+
+def _receipt(doc: dict, replayed: bool) -> Receipt:
+    return Receipt(doc["case_id"], doc["number"], replayed, doc["event"]["data"].get("submitted_by", ""),
+                   doc.get("token"))
 
 
 async def accept_many(receipts, store, publisher, caller: Caller, reports: list[Report],
                       now: datetime) -> list[Receipt | BusUnavailable]:
     """Accept many reports; each gets its receipt, or the bus error that stopped it."""
     docs = await _receipts(receipts, store, caller, reports, now)
-    outcomes: list[Receipt | BusUnavailable] = [
-        Receipt(d["case_id"], d["number"], replayed=True) for d in docs
-    ]
+    outcomes: list[Receipt | BusUnavailable] = [_receipt(d, replayed=True) for d in docs]
     # A report repeated inside the batch is sent once; its repeats answer as replayed.
     first: dict[str, int] = {}
     for i, doc in enumerate(docs):
@@ -69,7 +74,7 @@ async def accept_many(receipts, store, publisher, caller: Caller, reports: list[
             continue
         for i in chunk:
             await _mark_accepted(receipts, docs[i], now)
-            outcomes[i] = Receipt(docs[i]["case_id"], docs[i]["number"], replayed=False)
+            outcomes[i] = _receipt(docs[i], replayed=False)
     return outcomes
 
 
@@ -103,11 +108,13 @@ async def _new_receipt(receipts, caller: Caller, report: Report, key: str, numbe
         source_id=key.split("/", 1)[1], number=number,
         occurred_at=isoformat(report.occurred_at) if report.occurred_at else None,
         reported_at=isoformat(report.reported_at) if report.reported_at else None,
-        submitted_at=isoformat(now), submitted_by=caller.client_id,
+        submitted_at=isoformat(now), submitted_by=caller.principal,
     )
     event = make_event("report_submitted", case_id, data, occurred_at=now)
     doc = {"id": key, "case_id": case_id, "number": number, "state": "pending",
-           "event": event.to_message(), "created_at": isoformat(now)}
+           "event": event.to_message(), "created_at": isoformat(now),
+           # Open311 hands its clients a token to look the request up by; no other channel's is.
+           "token": new_id() if report.channel == "open311" else None}
     try:
         return await receipts.insert(doc)
     except DuplicateKeyError:  # a concurrent request for the same submission got there first
@@ -120,5 +127,17 @@ async def _mark_accepted(receipts, receipt: dict, now: datetime) -> None:
                           expected_version=receipt["version"])
 
 
+async def receipt_of_token(receipts, token: str) -> dict | None:
+    return await receipts.find_one({"token": token, "state": "accepted"}) if token else None
+
+
 async def accepted_receipt(receipts, case_id: str) -> dict | None:
     return await receipts.find_one({"case_id": case_id, "state": "accepted"})
+
+
+def received_view(receipt: dict) -> dict:
+    """What is known of an accepted case that the read model has not projected yet."""
+    data = receipt["event"]["data"]
+    return {"id": receipt["case_id"], "number": receipt["number"], "status": "received", "channel": data["channel"],
+            "text": data["text"], "address": data.get("address"), "region_code": data.get("region_code"),
+            "reporter": data.get("reporter"), "timeline": []}

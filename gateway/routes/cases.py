@@ -5,23 +5,22 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from nameko.exceptions import RemoteError
 from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao import labels
 from fengqiao.clock import isoformat
 from fengqiao.directory import REGION_CODE
 from fengqiao.events import Channel
-from fengqiao.lifecycle import IllegalTransition
-from fengqiao.privacy import mask_record
-from gateway import submissions
-from gateway.auth import CurrentCaller
+from gateway import audit, submissions
+from gateway.auth import Allowed, Caller
 from gateway.bridge import BusUnavailable
+from gateway.calls import call, case_in_scope, for_caller, unavailable
 from gateway.problems import Problem
 from gateway.schemas import (
     Accepted,
     CaseSubmission,
     CaseView,
+    EscalateRequest,
     ProgressRequest,
     ReassignRequest,
     ReturnRequest,
@@ -31,7 +30,6 @@ from services.intake.channels import Report
 from services.intake.channels.base import local_time
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
-RETRY_AFTER_SECONDS = "5"
 
 
 class CaseListFilters(BaseModel):
@@ -77,7 +75,8 @@ class CaseListQuery(CaseListFilters):
 
 
 @router.get("", responses={403: {"description": "outside the caller's jurisdiction"}})
-async def list_cases(request: Request, caller: CurrentCaller, query: Annotated[CaseListQuery, Query()]) -> dict:
+async def list_cases(request: Request, caller: Allowed("case.read", personal=True),
+                     query: Annotated[CaseListQuery, Query()]) -> dict:
     """Search and list cases within the caller's jurisdiction, a page at a time, with snippets.
 
     Totals are exact up to 10,000; beyond that ``total_exact`` is false and ``total`` a lower bound.
@@ -90,22 +89,18 @@ async def list_cases(request: Request, caller: CurrentCaller, query: Annotated[C
     return page
 
 
-def unavailable(exc: BusUnavailable) -> Problem:
-    return Problem(503, "service-unavailable", "服务暂不可用，请稍后重试", str(exc),
-                   headers={"Retry-After": RETRY_AFTER_SECONDS}, retry_after_seconds=int(RETRY_AFTER_SECONDS))
-
-
 @router.post("", status_code=202, response_model=Accepted, responses={
     202: {"description": "accepted: RabbitMQ holds the case on a durable queue"},
+    409: {"description": "the same submission was accepted before from a caller whose case this is not"},
     422: {"description": "invalid submission; nothing was stored"},
     503: {"description": "the broker is unreachable; retry the same submission later"},
 })
 async def submit_case(submission: CaseSubmission, request: Request, response: Response,
-                      caller: CurrentCaller) -> Accepted:
+                      caller: Allowed("case.submit")) -> Accepted:
     return await accept_one(request, response, caller, submission.to_report())
 
 
-async def accept_one(request: Request, response: Response, caller, report: Report) -> Accepted:
+async def accept_one(request: Request, response: Response, caller: Caller, report: Report) -> Accepted:
     """Accept one report for any submission route: 202 with the case's id, number and Location."""
     state = request.app.state
     try:
@@ -113,61 +108,44 @@ async def accept_one(request: Request, response: Response, caller, report: Repor
                                            state.clock.now())
     except BusUnavailable as exc:
         raise unavailable(exc) from exc
-    response.headers["Location"] = f"/api/v1/cases/{receipt.case_id}"
     if receipt.replayed:
+        await replay_visible(request, caller, receipt)
         response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/api/v1/cases/{receipt.case_id}"
     state.metrics.submissions.labels(report.channel, "replayed" if receipt.replayed else "accepted").inc()
     return Accepted(id=receipt.case_id, number=receipt.number)
 
 
-REFUSAL_PROBLEMS = {403: ("out-of-scope", "超出管辖范围"), 404: ("not-found", "资源不存在"),
-                    409: ("refused", "操作不被允许"),
-                    422: ("refused", "请求无法执行")}
-
-
-async def call(state, service: str, method: str, *args, refusals: dict[str, int] | None = None):
-    """An RPC through the bridge, with the bus's failures turned into problems."""
+async def replay_visible(request: Request, caller: Caller, receipt: submissions.Receipt) -> None:
+    """A resubmission is answered with its case only to the caller that first submitted it or to
+    one whose jurisdiction holds the case; anyone else learns only that it is a duplicate."""
+    if receipt.submitted_by == caller.principal:
+        return
     try:
-        return await state.rpc.call(service, method, *args)
-    except BusUnavailable as exc:
-        raise unavailable(exc) from exc
-    except IllegalTransition as exc:
-        raise Problem(409, "illegal-transition", "当前状态不允许此操作", str(exc), subject=exc.subject,
-                      current_state=exc.state, action=exc.action, allowed=exc.allowed, rule=exc.rule) from exc
-    except RemoteError as exc:
-        status = (refusals or {}).get(exc.exc_type)
-        if status:
-            slug, title = REFUSAL_PROBLEMS[status]
-            raise Problem(status, slug, title, exc.value) from exc
-        raise Problem(502, "upstream-error", "后端服务出错", f"{service}: {exc.exc_type}") from exc
+        await case_in_scope(request, caller, receipt.case_id)
+    except Problem as exc:
+        if exc.status != 404:
+            raise
+        raise duplicate_submission() from exc
 
 
-def for_caller(view: dict, caller) -> dict:
-    return view if caller.may_see_pii else mask_record(view)
+def duplicate_submission() -> Problem:
+    return Problem(409, "duplicate-submission", "该来源编号已受理",
+                   "a submission with this channel and source_id was accepted before; ask the center for it")
 
 
-@router.get("/{case_id}", response_model=CaseView, response_model_exclude_none=False)
-async def get_case(case_id: str, request: Request, caller: CurrentCaller) -> dict:
-    state = request.app.state
-    view = await call(state, "search", "get_case", case_id)
-    if view is not None:
-        if not caller.scope.sees(view):
-            raise Problem(404, "not-found", "案件不存在", f"no case with id {case_id}")  # not even that it exists
-        return for_caller(view, caller)
-    receipt = await submissions.accepted_receipt(state.receipts, case_id)
-    if receipt is None or not caller.scope.sees(receipt["event"]["data"]):
-        raise Problem(404, "not-found", "案件不存在", f"no case with id {case_id}")
-    # Accepted but not yet projected: say so rather than pretend it does not exist.
-    return for_caller({"id": case_id, "number": receipt["number"], "status": "received",
-                       "channel": receipt["event"]["data"]["channel"], "text": receipt["event"]["data"]["text"],
-                       "timeline": []}, caller)
+@router.get("/{case_id}", response_model=CaseView, response_model_exclude_none=False,
+            responses={404: {"description": "no such case in the caller's jurisdiction"}})
+async def get_case(case_id: str, request: Request,
+                   caller: Allowed("case.read", "case.read_submitted", personal=True)) -> dict:
+    return for_caller(await case_in_scope(request, caller, case_id), caller)
 
 
 @router.get("/{case_id}/similar", responses={404: {"description": "no such case in the caller's jurisdiction"}})
-async def similar_cases(case_id: str, request: Request, caller: CurrentCaller,
+async def similar_cases(case_id: str, request: Request, caller: Allowed("case.read", personal=True),
                         limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict:
     """Earlier cases that read most like this one (类案), best first, each with how it ended."""
-    await get_case(case_id, request, caller)  # 404 unless the caller may see the case itself
+    await case_in_scope(request, caller, case_id)
     items = await call(request.app.state, "search", "similar_cases", case_id, caller.scope.as_dict(), limit)
     return {"items": [for_caller(item, caller) for item in items]}
 
@@ -176,9 +154,11 @@ async def similar_cases(case_id: str, request: Request, caller: CurrentCaller,
     404: {"description": "no such case or report"},
     409: {"description": "the report is not merged into this case, or is the case's own first report"},
 })
-async def unmerge(case_id: str, body: UnmergeRequest, request: Request, caller: CurrentCaller) -> dict:
+async def unmerge(case_id: str, body: UnmergeRequest, request: Request, caller: Allowed("case.unmerge")) -> dict:
     """Split a report that was merged into this case back out as its own case."""
-    return await call(request.app.state, "intake", "unmerge", case_id, body.report_id, caller.client_id, body.reason,
+    audit.note_reason(request, body.reason)
+    await case_in_scope(request, caller, case_id)
+    return await call(request.app.state, "intake", "unmerge", case_id, body.report_id, caller.actor, body.reason,
                       refusals={"UnmergeRefused": 409, "CaseNotFound": 404})
 
 
@@ -186,21 +166,37 @@ ROUTING_REFUSALS = {"RoutingRefused": 409, "CaseNotRouted": 404}
 
 
 @router.post("/{case_id}/return", responses={404: {"description": "no such case"}, 409: {"description": "refused"}})
-async def return_case(case_id: str, body: ReturnRequest, request: Request, caller: CurrentCaller) -> dict:
+async def return_case(case_id: str, body: ReturnRequest, request: Request, caller: Allowed("case.return")) -> dict:
     """The assigned unit sends the case back (退单); routing reassigns it or escalates a problem case."""
-    return await call(request.app.state, "routing", "return_case", case_id, body.reason, caller.client_id,
+    audit.note_reason(request, body.reason)
+    await case_in_scope(request, caller, case_id)
+    return await call(request.app.state, "routing", "return_case", case_id, body.reason, caller.actor,
                       refusals=ROUTING_REFUSALS)
 
 
 @router.post("/{case_id}/assign", responses={404: {"description": "no such case"}, 409: {"description": "refused"}})
-async def reassign(case_id: str, body: ReassignRequest, request: Request, caller: CurrentCaller) -> dict:
+async def reassign(case_id: str, body: ReassignRequest, request: Request, caller: Allowed("case.assign")) -> dict:
     """A dispatcher gives the case to another unit by hand; the timeline records who and why."""
+    audit.note_reason(request, body.reason)
+    await case_in_scope(request, caller, case_id)
     return await call(request.app.state, "routing", "reassign", case_id, body.unit_id, body.reason,
-                      caller.client_id, refusals=ROUTING_REFUSALS)
+                      caller.actor, refusals=ROUTING_REFUSALS)
+
+
+@router.post("/{case_id}/escalate", responses={404: {"description": "no such case"},
+                                               409: {"description": "refused: no center above"}})
+async def escalate(case_id: str, body: EscalateRequest, request: Request, caller: Allowed("case.escalate")) -> dict:
+    """Move the case one level up by hand (提级督办): the center above takes it, with its leader."""
+    audit.note_reason(request, body.reason)
+    await case_in_scope(request, caller, case_id)
+    return await call(request.app.state, "routing", "escalate", case_id, body.reason, caller.actor,
+                      refusals=ROUTING_REFUSALS)
 
 
 @router.post("/{case_id}/progress", responses={404: {"description": "no such case"}})
-async def report_progress(case_id: str, body: ProgressRequest, request: Request, caller: CurrentCaller) -> dict:
+async def report_progress(case_id: str, body: ProgressRequest, request: Request,
+                          caller: Allowed("case.progress")) -> dict:
     """The handling unit reports progress: the first response, then the weekly updates."""
-    return await call(request.app.state, "routing", "report_progress", case_id, body.note, caller.client_id,
+    await case_in_scope(request, caller, case_id)
+    return await call(request.app.state, "routing", "report_progress", case_id, body.note, caller.actor,
                       refusals=ROUTING_REFUSALS)

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from fengqiao import labels
-from gateway.auth import CurrentCaller
-from gateway.problems import Problem
-from gateway.routes.cases import call
+from gateway import audit
+from gateway.auth import Allowed, Caller
+from gateway.calls import call, case_in_scope, for_caller
 
 router = APIRouter(prefix="/api/v1", tags=["follow-up"])
 
@@ -56,55 +56,65 @@ class ResolveIn(_Body):
     summary: str = Field(min_length=1, max_length=2000, description="how the unit settled it")
 
 
-async def _known_case(state, case_id: str) -> None:
-    if await call(state, "search", "get_case", case_id) is None:
-        raise Problem(404, "not-found", "案件不存在", f"no case with id {case_id}")
+async def _command(request: Request, caller: Caller, case_id: str, service: str, method: str, *args,
+                   refusals: dict[str, int] | None = None) -> dict:
+    """A command on a case within the caller's jurisdiction (404 outside it or for no such case)."""
+    await case_in_scope(request, caller, case_id)
+    answer = await call(request.app.state, service, method, case_id, *args, caller.actor, refusals=refusals)
+    return for_caller(answer, caller)
 
 
-@router.post("/cases/{case_id}/resolve", tags=["cases"])
-async def resolve_case(case_id: str, body: ResolveIn, request: Request, caller: CurrentCaller) -> dict:
+NOT_FOUND = {404: {"description": "no such case in the caller's jurisdiction"}}
+
+
+@router.post("/cases/{case_id}/resolve", tags=["cases"], responses=NOT_FOUND)
+async def resolve_case(case_id: str, body: ResolveIn, request: Request, caller: Allowed("case.resolve")) -> dict:
     """The handling unit settled the case without mediation (直接办结); a visit is planned."""
-    return await call(request.app.state, "mediation", "resolve_case", case_id, body.summary, caller.client_id)
+    return await _command(request, caller, case_id, "mediation", "resolve_case", body.summary,
+                          refusals={"MediationNotFound": 404, "MediationRefused": 409})
 
 
-@router.post("/cases/{case_id}/close", tags=["cases"], responses={409: {"description": "no satisfied visit yet"}})
-async def close_case(case_id: str, body: CloseIn, request: Request, caller: CurrentCaller) -> dict:
+@router.post("/cases/{case_id}/close", tags=["cases"],
+             responses={**NOT_FOUND, 409: {"description": "no satisfied visit yet"}})
+async def close_case(case_id: str, body: CloseIn, request: Request, caller: Allowed("case.close")) -> dict:
     """Close the case (销号). Only after a visit found it resolved and the person satisfied (销账必回访)."""
-    return await call(request.app.state, "followup", "close_case", case_id, body.note, caller.client_id)
+    return await _command(request, caller, case_id, "followup", "close_case", body.note)
 
 
-@router.post("/cases/{case_id}/reopen", tags=["cases"])
-async def reopen_case(case_id: str, body: ReasonIn, request: Request, caller: CurrentCaller) -> dict:
+@router.post("/cases/{case_id}/reopen", tags=["cases"], responses=NOT_FOUND)
+async def reopen_case(case_id: str, body: ReasonIn, request: Request, caller: Allowed("case.reopen")) -> dict:
     """Reopen a resolved or closed case; routing gives it to another unit."""
-    return await call(request.app.state, "followup", "reopen_case", case_id, body.reason, caller.client_id)
+    audit.note_reason(request, body.reason)
+    return await _command(request, caller, case_id, "followup", "reopen_case", body.reason)
 
 
-@router.get("/followups/{case_id}")
-async def get_followup(case_id: str, request: Request, caller: CurrentCaller) -> dict:
+@router.get("/followups/{case_id}", responses=NOT_FOUND)
+async def get_followup(case_id: str, request: Request, caller: Allowed("followup.read", personal=True)) -> dict:
     """The case's visits (planned and done) and its monitoring, if any."""
-    return await call(request.app.state, "followup", "get_followup", case_id)
+    await case_in_scope(request, caller, case_id)
+    return for_caller(await call(request.app.state, "followup", "get_followup", case_id), caller)
 
 
-@router.post("/followups/{case_id}/visits")
-async def record_visit(case_id: str, body: VisitIn, request: Request, caller: CurrentCaller) -> dict:
+@router.post("/followups/{case_id}/visits", responses=NOT_FOUND)
+async def record_visit(case_id: str, body: VisitIn, request: Request, caller: Allowed("followup.write")) -> dict:
     """Record the follow-up visit; 不满意 or unresolved reopens the case."""
-    return await call(request.app.state, "followup", "record_visit", case_id, body.model_dump(mode="json"),
-                      caller.client_id)
+    return await _command(request, caller, case_id, "followup", "record_visit", body.model_dump(mode="json"))
 
 
-@router.post("/followups/{case_id}/monitoring", status_code=201)
-async def start_monitoring(case_id: str, body: MonitoringIn, request: Request, caller: CurrentCaller) -> dict:
+@router.post("/followups/{case_id}/monitoring", status_code=201, responses=NOT_FOUND)
+async def start_monitoring(case_id: str, body: MonitoringIn, request: Request,
+                           caller: Allowed("followup.write")) -> dict:
     """Put the case on long-term monitoring (长效管控) with periodic checks."""
-    state = request.app.state
-    await _known_case(state, case_id)
-    return await call(state, "followup", "start_monitoring", case_id, body.model_dump(mode="json"), caller.client_id)
+    return await _command(request, caller, case_id, "followup", "start_monitoring", body.model_dump(mode="json"))
 
 
-@router.post("/followups/{case_id}/monitoring/checks")
-async def record_check(case_id: str, body: NoteIn, request: Request, caller: CurrentCaller) -> dict:
-    return await call(request.app.state, "followup", "record_check", case_id, body.note, caller.client_id)
+@router.post("/followups/{case_id}/monitoring/checks", responses=NOT_FOUND)
+async def record_check(case_id: str, body: NoteIn, request: Request, caller: Allowed("followup.write")) -> dict:
+    return await _command(request, caller, case_id, "followup", "record_check", body.note)
 
 
-@router.post("/followups/{case_id}/monitoring/release")
-async def release_monitoring(case_id: str, body: ReasonIn, request: Request, caller: CurrentCaller) -> dict:
-    return await call(request.app.state, "followup", "release_monitoring", case_id, body.reason, caller.client_id)
+@router.post("/followups/{case_id}/monitoring/release", responses=NOT_FOUND)
+async def release_monitoring(case_id: str, body: ReasonIn, request: Request,
+                             caller: Allowed("followup.write")) -> dict:
+    audit.note_reason(request, body.reason)
+    return await _command(request, caller, case_id, "followup", "release_monitoring", body.reason)

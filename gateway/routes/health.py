@@ -7,9 +7,10 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from fengqiao.bus.broker import reachable
+from gateway.auth import PUBLIC
 from gateway.problems import Problem
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], dependencies=[PUBLIC])
 
 
 @router.get("/healthz")

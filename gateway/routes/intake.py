@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from gateway import submissions
-from gateway.auth import CurrentCaller
+from gateway.auth import Allowed, Caller
 from gateway.bridge import BusUnavailable
+from gateway.calls import RETRY_AFTER_SECONDS
 from gateway.problems import Problem, field_path
-from gateway.routes.cases import RETRY_AFTER_SECONDS, accept_one
+from gateway.routes.cases import accept_one
 from gateway.schemas import Accepted, BatchBody, BatchItem, BatchResult, ItemError
 from services.intake.channels import ADAPTERS, ChannelPayload
 
@@ -23,8 +24,16 @@ def _errors(exc: ValidationError) -> list[ItemError]:
             for e in exc.errors()]
 
 
+def _replay_visible(caller: Caller, receipt: submissions.Receipt, report) -> bool:
+    """In a batch, a resubmission is answered with its case to the caller that first submitted it,
+    or to one whose jurisdiction holds the region it was submitted for (a single submission asks
+    the read model instead: see cases.replay_visible)."""
+    return receipt.submitted_by == caller.principal or caller.scope.sees({"region_code": report.region_code})
+
+
 def _single_route(adapter: type[ChannelPayload]):
-    async def submit(payload: adapter, request: Request, response: Response, caller: CurrentCaller) -> Accepted:
+    async def submit(payload: adapter, request: Request, response: Response,
+                     caller: Allowed("case.submit")) -> Accepted:
         return await accept_one(request, response, caller, payload.to_report())
 
     submit.__name__ = f"submit_{adapter.channel}"
@@ -32,7 +41,7 @@ def _single_route(adapter: type[ChannelPayload]):
 
 
 def _batch_route(adapter: type[ChannelPayload]):
-    async def submit_batch(body: BatchBody, request: Request, caller: CurrentCaller) -> BatchResult:
+    async def submit_batch(body: BatchBody, request: Request, caller: Allowed("case.submit")) -> BatchResult:
         state = request.app.state
         items: list[BatchItem] = []
         reports, positions = [], []
@@ -45,16 +54,18 @@ def _batch_route(adapter: type[ChannelPayload]):
                 items.append(BatchItem(index=index, status="rejected", errors=_errors(exc)))
         outcomes = await submissions.accept_many(state.receipts, state.store, state.publisher, caller,
                                                  reports, state.clock.now())
-        for index, outcome in zip(positions, outcomes, strict=True):
+        for index, report, outcome in zip(positions, reports, outcomes, strict=True):
             if isinstance(outcome, BusUnavailable):
                 items[index] = BatchItem(index=index, status="unavailable",
                                          errors=[ItemError(field="", message=str(outcome), type="bus_unavailable")])
+            elif outcome.replayed and not _replay_visible(caller, outcome, report):
+                items[index] = BatchItem(index=index, status="duplicate")
             else:
                 items[index] = BatchItem(index=index, status="replayed" if outcome.replayed else "accepted",
                                          id=outcome.case_id, number=outcome.number)
         result = BatchResult(items=items, **{
             name: sum(1 for i in items if i.status == name)
-            for name in ("accepted", "replayed", "rejected", "unavailable")
+            for name in ("accepted", "replayed", "duplicate", "rejected", "unavailable")
         })
         for status in ("accepted", "replayed"):
             state.metrics.submissions.labels(adapter.channel, status).inc(getattr(result, status))

@@ -14,12 +14,14 @@ from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
 from fengqiao.events import CHANNELS
 from fengqiao.ids import new_id
 from fengqiao.privacy import mask_record
+from fengqiao.search import Scope
 from fengqiao.store import CollectionSpec, Index
 from gateway import submissions
-from gateway.auth import CurrentCaller
+from gateway.auth import Allowed, Caller
 from gateway.bridge import BusUnavailable
+from gateway.calls import call, for_caller
 from gateway.problems import Problem
-from gateway.routes.cases import CaseListFilters, call
+from gateway.routes.cases import CaseListFilters
 from services.intake.ledger import LedgerError, parse_ledger
 
 log = logging.getLogger("fengqiao.gateway.imports")
@@ -67,7 +69,7 @@ async def _queue(state, caller, job: dict, reports: list) -> None:
 @router.post("/api/v1/imports", status_code=202, responses={
     422: {"description": "the file cannot be read at all (format, encoding, header); rows are never partly lost"},
 })
-async def start_import(request: Request, caller: CurrentCaller, file: Annotated[UploadFile, File()],
+async def start_import(request: Request, caller: Allowed("case.submit"), file: Annotated[UploadFile, File()],
                        channel: Annotated[str | None, Form(description="channel of rows without one")] = None) -> dict:
     """Import a ledger (.xlsx, .csv, .jsonl). Answers with the job; follow it at its Location."""
     state = request.app.state
@@ -89,12 +91,14 @@ async def start_import(request: Request, caller: CurrentCaller, file: Annotated[
         "rejected": parsed.rejected_rows, "error_count": len(parsed.errors),
         "errors": [e.__dict__ for e in parsed.errors[:MAX_LISTED_ERRORS]],
         "ignored_columns": parsed.ignored_columns, "queued": 0, "replayed": 0, "unavailable": 0,
-        "created_by": caller.client_id, "created_at": isoformat(state.clock.now()),
+        "created_by": caller.principal, "creator_scope": caller.scope.as_dict(),
+        "created_at": isoformat(state.clock.now()),
     })
     task = asyncio.create_task(_queue(state, caller, job, [report for _, report in parsed.rows]))
     state.background.add(task)
     task.add_done_callback(_finished(state, job_id))
-    return {"id": job_id, "location": f"/api/v1/imports/{job_id}", **_job_view(job, {"created": 0, "merged": 0})}
+    view = _job_view(job, {"created": 0, "merged": 0})
+    return {"id": job_id, "location": f"/api/v1/imports/{job_id}", **for_caller(view, caller)}
 
 
 def _finished(state, job_id: str):
@@ -106,10 +110,19 @@ def _finished(state, job_id: str):
     return done
 
 
-@router.get("/api/v1/imports/{job_id}")
-async def import_status(job_id: str, request: Request, caller: CurrentCaller) -> dict:
+def _sees_job(caller: Caller, job: dict) -> bool:
+    """Its creator sees a job, and so does a caller with import.read whose jurisdiction holds the
+    creator's (a city dispatcher follows its counties' imports)."""
+    if job.get("created_by") == caller.principal:
+        return True
+    return caller.may("import.read") and caller.scope.covers(Scope.of(job.get("creator_scope")))
+
+
+@router.get("/api/v1/imports/{job_id}", responses={404: {"description": "no such job visible to the caller"}})
+async def import_status(job_id: str, request: Request,
+                        caller: Allowed("import.read", "case.read_submitted", personal=True)) -> dict:
     job = await request.app.state.imports.get(job_id)
-    if job is None:
+    if job is None or not _sees_job(caller, job):
         raise Problem(404, "not-found", "导入任务不存在", f"no import job {job_id}")
     try:
         progress = await call(request.app.state, "intake", "job_progress", job_id)
@@ -117,7 +130,7 @@ async def import_status(job_id: str, request: Request, caller: CurrentCaller) ->
         if exc.status != 503:
             raise
         progress = None
-    return _job_view(job, progress)
+    return for_caller(_job_view(job, progress), caller)
 
 
 def _value(view: dict, path: str):
@@ -135,6 +148,17 @@ def _value(view: dict, path: str):
     return value
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value):
+    """A value safe to put in a spreadsheet cell: text that a spreadsheet would run as a formula
+    (=, +, -, @, tab, CR first) is prefixed with an apostrophe, which makes it plain text."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _workbook(views: list[dict]) -> bytes:
     import openpyxl
 
@@ -142,7 +166,7 @@ def _workbook(views: list[dict]) -> bytes:
     sheet = book.create_sheet("案件台账")
     sheet.append([title for title, _ in EXPORT_COLUMNS])
     for view in views:
-        sheet.append([_value(view, path) for _, path in EXPORT_COLUMNS])
+        sheet.append([cell(_value(view, path)) for _, path in EXPORT_COLUMNS])
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -150,10 +174,13 @@ def _workbook(views: list[dict]) -> bytes:
 
 @router.get("/api/v1/exports/cases.xlsx", response_class=Response, responses={
     200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
+    403: {"description": "the region is outside the caller's jurisdiction"},
 })
-async def export_cases(request: Request, caller: CurrentCaller,
+async def export_cases(request: Request, caller: Allowed("export.cases", personal=True),
                        filters: Annotated[CaseListFilters, Query()]) -> Response:
     """The cases the list would show for these filters, as an .xlsx ledger."""
+    if filters.region and not caller.scope.covers_region(filters.region):
+        raise Problem(403, "out-of-scope", "超出管辖范围", f"region {filters.region} is outside your jurisdiction")
     state, views, cursor = request.app.state, [], None
     while len(views) <= MAX_EXPORT_ROWS:
         page = await call(state, "search", "find_cases", filters.as_rpc(), cursor, 1000)

@@ -13,9 +13,10 @@ from fengqiao import labels
 from fengqiao.clock import isoformat
 from fengqiao.directory import REGION_CODE
 from fengqiao.privacy import valid_id_number
-from gateway.auth import CurrentCaller
+from gateway import audit
+from gateway.auth import Allowed, Caller
+from gateway.calls import call, case_in_scope, for_caller, mediation_in_scope
 from gateway.problems import Problem
-from gateway.routes.cases import call, for_caller
 from services.intake.channels.base import local_time
 from services.mediation import document
 
@@ -116,77 +117,108 @@ class ConfirmationIn(_Body):
         return self
 
 
-@router.get("/mediators")
-async def list_mediators(request: Request, caller: CurrentCaller,
+def _within(caller: Caller, region_code: str | None) -> bool:
+    return caller.scope.covers_region(region_code)
+
+
+@router.get("/mediators", responses={403: {"description": "the region is outside the caller's jurisdiction"}})
+async def list_mediators(request: Request, caller: Allowed("mediation.read"),
                          region: Annotated[str | None, Query(pattern=REGION_CODE.pattern)] = None,
                          category: Category | None = None,
                          case_id: Annotated[str | None, Query(max_length=64)] = None) -> dict:
-    """Mediators with their grade, specialties, committee and current load; with ``case_id``,
-    the best suited for that case first, with the reasons."""
+    """Mediators of the caller's jurisdiction with their grade, specialties, committee and current
+    load; with ``case_id``, the best suited for that case first, with the reasons."""
     state = request.app.state
     if case_id:
+        await case_in_scope(request, caller, case_id)
         return {"items": await call(state, "mediation", "suggest_mediators", case_id, 10, refusals=REFUSALS)}
-    return {"items": await call(state, "mediation", "list_mediators", region, category)}
+    if region and not _within(caller, region):
+        raise Problem(403, "out-of-scope", "超出管辖范围", f"region {region} is outside your jurisdiction")
+    items = await call(state, "mediation", "list_mediators", region, category)
+    return {"items": [m for m in items if _within(caller, m.get("region_code"))]}
 
 
-@router.post("/mediations", status_code=201)
-async def open_mediation(body: OpenMediation, request: Request, response: Response, caller: CurrentCaller) -> dict:
+@router.post("/mediations", status_code=201, responses={404: {"description": "no such case in your jurisdiction"}})
+async def open_mediation(body: OpenMediation, request: Request, response: Response,
+                         caller: Allowed("mediation.write")) -> dict:
     """Open a mediation for an assigned case (交办) or a referral (诉调, 警调, 访调)."""
+    await case_in_scope(request, caller, body.case_id)
     request_data = body.model_dump(mode="json", exclude={"case_id"})
     answer = await call(request.app.state, "mediation", "open_mediation", body.case_id, request_data,
-                        caller.client_id, refusals=REFUSALS)
+                        caller.actor, refusals=REFUSALS)
     mediation_id = answer["events"][0]["mediation_id"]
     response.headers["Location"] = f"/api/v1/mediations/{mediation_id}"
-    return {"id": mediation_id, **answer}
+    return {"id": mediation_id, **for_caller(answer, caller)}
 
 
-@router.get("/mediations/figures")
-async def mediation_figures(request: Request, caller: CurrentCaller,
+BY_REGION = ("region", "committee")
+
+
+@router.get("/mediations/figures", responses={403: {"description": "figures across regions for a caller "
+                                                                   "limited to some"}})
+async def mediation_figures(request: Request, caller: Allowed("stats.read", "mediation.read"),
                             by: Literal["all", "region", "level", "category", "committee"] = "all") -> dict:
-    """Cases mediated, success and performance rates, confirmations, amounts and parties."""
-    return {"by": by, "items": await call(request.app.state, "mediation", "figures", by)}
+    """Cases mediated, success and performance rates, confirmations, amounts and parties.
+
+    A caller limited to some regions gets the rows of its own regions and committees only."""
+    if not caller.scope.unlimited and by not in BY_REGION:
+        raise Problem(403, "out-of-scope", "超出管辖范围",
+                      f"figures by {by} cover every region; ask by=region or by=committee")
+    items = await call(request.app.state, "mediation", "figures", by)
+    if not caller.scope.unlimited:
+        items = [row for row in items if _within(caller, row.get("region_code"))]
+    return {"by": by, "items": items}
 
 
-@router.get("/mediations")
-async def mediations_of_case(request: Request, caller: CurrentCaller,
+@router.get("/mediations", responses={404: {"description": "no such case in your jurisdiction"}})
+async def mediations_of_case(request: Request, caller: Allowed("mediation.read", personal=True),
                              case_id: Annotated[str, Query(min_length=1, max_length=64)]) -> dict:
+    await case_in_scope(request, caller, case_id)
     items = await call(request.app.state, "mediation", "mediations_of_case", case_id)
     return {"items": [for_caller(m, caller) for m in items]}
 
 
-@router.get("/mediations/{mediation_id}")
-async def get_mediation(mediation_id: str, request: Request, caller: CurrentCaller) -> dict:
-    return for_caller(await call(request.app.state, "mediation", "get_mediation", mediation_id, refusals=REFUSALS),
-                      caller)
+@router.get("/mediations/{mediation_id}", responses={404: {"description": "no such mediation in your "
+                                                                         "jurisdiction"}})
+async def get_mediation(mediation_id: str, request: Request, caller: Allowed("mediation.read", personal=True)) -> dict:
+    return for_caller(await mediation_in_scope(request, caller, mediation_id), caller)
+
+
+async def _command(request: Request, caller: Caller, mediation_id: str, method: str, *args) -> dict:
+    """A step of a mediation within the caller's jurisdiction; the answer masked as reads are."""
+    await mediation_in_scope(request, caller, mediation_id)
+    answer = await call(request.app.state, "mediation", method, mediation_id, *args, caller.actor,
+                        refusals=REFUSALS)
+    return for_caller(answer, caller)
 
 
 @router.post("/mediations/{mediation_id}/sessions")
-async def log_session(mediation_id: str, body: SessionIn, request: Request, caller: CurrentCaller) -> dict:
+async def log_session(mediation_id: str, body: SessionIn, request: Request, caller: Allowed("mediation.write")) -> dict:
     session = {**body.model_dump(mode="json"), "held_at": isoformat(local_time(body.held_at))}
-    return await call(request.app.state, "mediation", "log_session", mediation_id, session, caller.client_id,
-                      refusals=REFUSALS)
+    return await _command(request, caller, mediation_id, "log_session", session)
 
 
 @router.post("/mediations/{mediation_id}/outcome")
-async def conclude(mediation_id: str, body: OutcomeIn, request: Request, caller: CurrentCaller) -> dict:
+async def conclude(mediation_id: str, body: OutcomeIn, request: Request, caller: Allowed("mediation.write")) -> dict:
     """End the mediation without an agreement: none reached, withdrawn, or transferred."""
-    return await call(request.app.state, "mediation", "conclude", mediation_id, body.outcome, body.reasons,
-                      body.transferred_to, caller.client_id, refusals=REFUSALS)
+    audit.note_reason(request, body.reasons)
+    return await _command(request, caller, mediation_id, "conclude", body.outcome, body.reasons, body.transferred_to)
 
 
 @router.post("/mediations/{mediation_id}/agreement")
-async def sign_agreement(mediation_id: str, body: AgreementIn, request: Request, caller: CurrentCaller) -> dict:
+async def sign_agreement(mediation_id: str, body: AgreementIn, request: Request,
+                         caller: Allowed("mediation.write")) -> dict:
     """The agreement signed and sealed (调解协议书): it takes effect now."""
-    return await call(request.app.state, "mediation", "sign_agreement", mediation_id, body.model_dump(mode="json"),
-                      caller.client_id, refusals=REFUSALS)
+    return await _command(request, caller, mediation_id, "sign_agreement", body.model_dump(mode="json"))
 
 
 @router.get("/mediations/{mediation_id}/agreement.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-async def agreement_pdf(mediation_id: str, request: Request, caller: CurrentCaller) -> Response:
-    """The 人民调解协议书 as PDF; contact data masked unless the caller may see it."""
+async def agreement_pdf(mediation_id: str, request: Request,
+                        caller: Allowed("mediation.read", personal=True)) -> Response:
+    """The 人民调解协议书 as PDF; personal data masked unless the caller may see it."""
     state = request.app.state
-    mediation = await call(state, "mediation", "get_mediation", mediation_id, refusals=REFUSALS)
+    mediation = await mediation_in_scope(request, caller, mediation_id)
     if not mediation.get("agreement"):
         raise Problem(409, "illegal-transition", "尚无调解协议", f"mediation {mediation_id} has no signed agreement",
                       current_state=mediation["state"])
@@ -203,14 +235,14 @@ async def agreement_pdf(mediation_id: str, request: Request, caller: CurrentCall
 
 @router.post("/mediations/{mediation_id}/obligations/{obligation_no}/performance")
 async def record_performance(mediation_id: str, obligation_no: int, body: PerformanceIn, request: Request,
-                             caller: CurrentCaller) -> dict:
+                             caller: Allowed("mediation.write")) -> dict:
     """An obligation of the agreement was performed (履行)."""
-    return await call(request.app.state, "mediation", "record_performance", mediation_id, obligation_no, body.note,
-                      caller.client_id, refusals=REFUSALS)
+    return await _command(request, caller, mediation_id, "record_performance", obligation_no, body.note)
 
 
 @router.post("/mediations/{mediation_id}/confirmation")
-async def confirmation(mediation_id: str, body: ConfirmationIn, request: Request, caller: CurrentCaller) -> dict:
+async def confirmation(mediation_id: str, body: ConfirmationIn, request: Request,
+                       caller: Allowed("mediation.write")) -> dict:
     """A step of judicial confirmation (司法确认): apply, the court's decision, an extension, the ruling."""
-    return await call(request.app.state, "mediation", "confirmation", mediation_id,
-                      body.model_dump(mode="json", exclude_none=True), caller.client_id, refusals=REFUSALS)
+    step = body.model_dump(mode="json", exclude_none=True)
+    return await _command(request, caller, mediation_id, "confirmation", step)

@@ -4,27 +4,31 @@ Services are the 14 case categories. Our richer stages map to Open311's ``open``
 with the stage in ``status_notes``. Errors use Open311's own error list
 (``[{"code", "description"}]``), which Open311 clients parse, rather than problem+json.
 ``GET /requests`` lists the cases that came in through Open311 (other channels' cases,
-petitions among them, are not published here), with personal numbers masked.
+petitions among them, are not published here), with public fields only: the service, status,
+dates and a coarse location (no description, names, phones, ID numbers or door numbers), since
+anyone may read them. ``tokens/{token}`` answers only tokens that an Open311 POST handed out.
 """
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from fengqiao import labels
 from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
-from fengqiao.privacy import mask_text
+from fengqiao.privacy import mask_address
 from gateway import submissions
-from gateway.auth import Caller, digest
+from gateway.auth import API_KEY_HEADER, PUBLIC, Access, Caller, caller_of_key
 from gateway.bridge import BusUnavailable
 from services.intake.channels import Person, Report
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
+public = APIRouter(prefix="/open311/v2", tags=["open311"], dependencies=[PUBLIC])
 FORMATS = ("json", "xml")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_PAGE_SIZE = 1000
 CLOSED_STATUSES = {"closed"}
@@ -32,9 +36,10 @@ STAGE_NOTES = {"received": "已受理", "assigned": "已分派", "merged": "已�
 
 
 class Open311Error(Exception):
-    def __init__(self, status: int, description: str):
+    def __init__(self, status: int, description: str, fmt: str = "json"):
         super().__init__(description)
         self.status, self.description = status, description
+        self.fmt = fmt if fmt in FORMATS else "json"
 
 
 def render(payload: Any, fmt: str, root: str, item: str, status: int = 200) -> Response:
@@ -66,6 +71,13 @@ def error(exc: Open311Error, fmt: str) -> Response:
     return render([{"code": exc.status, "description": exc.description}], fmt, "errors", "error", exc.status)
 
 
+def install(app) -> None:
+    """Open311 errors raised before a route runs (its access check) answer in Open311's format too."""
+    @app.exception_handler(Open311Error)
+    async def _open311(request: Request, exc: Open311Error):
+        return error(exc, exc.fmt)
+
+
 def _format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise Open311Error(404, f"unknown format {fmt!r}; use json or xml")
@@ -86,13 +98,29 @@ def _definition(code: str) -> dict:
     }]}
 
 
-async def _caller_of_key(request: Request, api_key: str | None) -> dict:
-    if not api_key:
-        raise Open311Error(403, "api_key is required to post a service request")
-    client = await request.app.state.api_clients.find_one({"key_digest": digest(api_key)})
-    if client is None or not client.get("active", True):
-        raise Open311Error(403, "api_key is unknown or revoked")
-    return client
+class Open311Submitter:
+    """The POST route's access declaration: an ``api_key`` (form field, query parameter or the
+    X-API-Key header, as Open311 clients send it) whose holder may submit cases. Refusals come
+    in Open311's own error list, like every other Open311 answer."""
+
+    permissions = ("case.submit",)
+
+    async def __call__(self, request: Request) -> Caller:
+        fmt = request.path_params.get("fmt", "json")
+        key = request.query_params.get("api_key")
+        if not key and request.headers.get("content-type", "").startswith(FORM_TYPES):
+            key = (await request.form()).get("api_key")
+        key = key or request.headers.get(API_KEY_HEADER)
+        if not key:
+            raise Open311Error(403, "api_key is required to post a service request", fmt)
+        caller = await caller_of_key(request.app.state, key)
+        if caller is None:
+            raise Open311Error(403, "api_key is unknown or revoked", fmt)
+        granted = caller.may("case.submit")
+        request.state.access = Access(caller, "case.submit", False, granted)
+        if not granted:
+            raise Open311Error(403, "this api_key may not submit service requests", fmt)
+        return caller
 
 
 def _parse_report(form) -> Report:
@@ -139,19 +167,24 @@ def _request_entry(view: dict) -> dict:
         "status_notes": notes,
         "service_name": labels.CATEGORIES.get(code, code),
         "service_code": code,
-        "description": mask_text(view.get("text")),
+        "description": None,  # free text: not public
         "agency_responsible": unit,
         "service_notice": f"编号 {view.get('number')}",
         "requested_datetime": _local(view.get("received_at")),
         "updated_datetime": _local(timeline[-1]["at"]) if timeline else _local(view.get("received_at")),
         "expected_datetime": None,
-        "address": view.get("address"),
+        "address": mask_address(view.get("address")),
         "address_id": None,
         "zipcode": None,
-        "lat": facts.get("lat"),
-        "long": facts.get("long"),
-        "media_url": facts.get("media_url"),
+        "lat": _coarse(facts.get("lat")),
+        "long": _coarse(facts.get("long")),
+        "media_url": None,
     }
+
+
+def _coarse(degrees: float | None) -> float | None:
+    """Two decimals of a degree, about a kilometre: where, but not whose door."""
+    return round(degrees, 2) if isinstance(degrees, (int, float)) else None
 
 
 def _local(moment: str | None) -> str | None:
@@ -186,7 +219,7 @@ async def _views(request: Request, filters: dict, page: int, size: int) -> list[
     return (await state.rpc.call("search", "find_cases", filters, cursor, size))["items"]
 
 
-@router.get("/discovery.{fmt}")
+@public.get("/discovery.{fmt}")
 async def discovery(fmt: str, request: Request) -> Response:
     base = str(request.base_url).rstrip("/") + router.prefix + "/"
     try:
@@ -202,7 +235,7 @@ async def discovery(fmt: str, request: Request) -> Response:
         return error(exc, "json")
 
 
-@router.get("/services.{fmt}")
+@public.get("/services.{fmt}")
 async def services(fmt: str) -> Response:
     try:
         return render([_service(code) for code in labels.CATEGORIES], _format(fmt), "services", "service")
@@ -210,7 +243,7 @@ async def services(fmt: str) -> Response:
         return error(exc, "json")
 
 
-@router.get("/services/{code}.{fmt}")
+@public.get("/services/{code}.{fmt}")
 async def service_definition(code: str, fmt: str) -> Response:
     try:
         _format(fmt)
@@ -222,32 +255,33 @@ async def service_definition(code: str, fmt: str) -> Response:
 
 
 @router.post("/requests.{fmt}")
-async def post_request(fmt: str, request: Request) -> Response:
+async def post_request(fmt: str, request: Request,
+                       caller: Annotated[Caller, Depends(Open311Submitter())]) -> Response:
     fmt_out = fmt if fmt in FORMATS else "json"
     try:
         _format(fmt)
         form = await request.form()
-        client = await _caller_of_key(request, form.get("api_key"))
         report = _parse_report(form)
-        caller = Caller(client["id"], client["name"], tuple(client["roles"]), None)
         state = request.app.state
         receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller, report,
                                            state.clock.now())
+        if receipt.replayed and receipt.submitted_by != caller.principal:
+            raise Open311Error(409, "a request with this source_id was submitted before by another client")
     except Open311Error as exc:
         return error(exc, fmt_out)
     except BusUnavailable as exc:
         return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
     state.metrics.submissions.labels("open311", "replayed" if receipt.replayed else "accepted").inc()
-    entry = {"service_request_id": receipt.case_id, "token": receipt.case_id,
+    entry = {"service_request_id": receipt.case_id, "token": receipt.token,
              "service_notice": f"已受理，编号 {receipt.number}", "account_id": None}
     return render([entry], fmt, "service_requests", "request", 201)
 
 
-@router.get("/tokens/{token}.{fmt}")
+@public.get("/tokens/{token}.{fmt}")
 async def token(token: str, fmt: str, request: Request) -> Response:
     try:
         _format(fmt)
-        receipt = await submissions.accepted_receipt(request.app.state.receipts, token)
+        receipt = await submissions.receipt_of_token(request.app.state.receipts, token)
         if receipt is None:
             raise Open311Error(404, f"no request with token {token!r}")
         return render([{"service_request_id": receipt["case_id"], "token": token}], fmt, "service_requests", "request")
@@ -255,7 +289,7 @@ async def token(token: str, fmt: str, request: Request) -> Response:
         return error(exc, fmt if fmt in FORMATS else "json")
 
 
-@router.get("/requests.{fmt}")
+@public.get("/requests.{fmt}")
 async def list_requests(fmt: str, request: Request) -> Response:
     fmt_out = fmt if fmt in FORMATS else "json"
     query = request.query_params
@@ -290,7 +324,7 @@ async def list_requests(fmt: str, request: Request) -> Response:
         return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
 
 
-@router.get("/requests/{request_id}.{fmt}")
+@public.get("/requests/{request_id}.{fmt}")
 async def get_request(request_id: str, fmt: str, request: Request) -> Response:
     fmt_out = fmt if fmt in FORMATS else "json"
     try:

@@ -6,14 +6,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from fengqiao.directory import REGION_CODE
-from gateway.auth import CurrentCaller
-from gateway.routes.cases import call
+from gateway.auth import Allowed
+from gateway.calls import call
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
 
 @router.get("", responses={403: {"description": "the region is outside the caller's jurisdiction"}})
-async def stats(request: Request, caller: CurrentCaller,
+async def stats(request: Request, caller: Allowed("stats.read"),
                 region: Annotated[str | None, Query(pattern=REGION_CODE.pattern,
                                                     description="a region code: its whole subtree; "
                                                                 "none: the caller's whole jurisdiction")] = None,

@@ -48,6 +48,16 @@ def _name(directory: Directory, dimension: str, key: str) -> str:
     return "全部"
 
 
+def _region(directory: Directory, dimension: str, key: str) -> str | None:
+    """The region a row belongs to, so that a caller limited to some regions sees only theirs."""
+    if dimension == "region":
+        return None if key == "unknown" else key
+    if dimension == "committee":
+        unit = directory.units.get(key)
+        return unit.region_code if unit else None
+    return None
+
+
 def _rate(part: float, whole: float) -> float | None:
     return round(part / whole, 4) if whole else None
 
@@ -59,6 +69,7 @@ def read(figures: Collection, directory: Directory, dimension: str) -> list[dict
     rows = []
     for doc in figures.find({"dimension": dimension}, limit=10_000).items:
         rows.append({"key": doc["key"], "name": _name(directory, dimension, doc["key"]),
+                     "region_code": _region(directory, dimension, doc["key"]),
                      **{f: doc[f] for f in FIELDS},
                      "success_rate": _rate(doc["agreed"], doc["mediated"]),
                      "performed_rate": _rate(doc["performed"], doc["agreed"])})

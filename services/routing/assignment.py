@@ -288,6 +288,19 @@ def reassign_by_hand(routing: Routing, case_id: str, unit_id: str, reason: str, 
     return [assigned_event(case_id, moved["assignment"])]
 
 
+def escalate_by_hand(routing: Routing, case_id: str, reason: str, by: str, now: datetime) -> list[Event]:
+    """A dispatcher or leader moves the case one level up (提级督办)."""
+    doc = routing.routings.get(case_id)
+    if doc is None:
+        raise CaseNotRouted(f"case {case_id} has not been routed")
+    if doc["assignment"]["disposition"] == "legal_transfer":
+        raise RoutingRefused("the case was transferred to the legal channel; there is nothing to escalate")
+    events = _escalation(routing, doc, f"人工提级：{reason}", "manual", by, now)
+    if not events:
+        raise RoutingRefused(f"{doc['assignment']['unit_name']} has no center above it to escalate to")
+    return events
+
+
 def regrade_after_merge(routing: Routing, case_id: str, report_count: int, now: datetime) -> list[Event]:
     """Another report of the same incident: repeat counts feed the risk grade."""
     doc = routing.routings.get(case_id)

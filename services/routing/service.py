@@ -65,6 +65,10 @@ class RoutingService:
                                                         self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
+    def escalate(self, case_id: str, reason: str, by: str) -> dict:
+        return self._answer(assignment.escalate_by_hand(self._routing(), case_id, reason, by, self.clock.now()))
+
+    @rpc(expected_exceptions=EXPECTED)
     def report_progress(self, case_id: str, note: str, by: str) -> dict:
         return self._answer(assignment.report_progress(self._routing(), case_id, note, by, self.clock.now()))
 

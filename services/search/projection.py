@@ -393,6 +393,17 @@ PROJECTIONS: dict[str, list[Target]] = {
 }
 
 
+SYSTEMS = {"intake": "受理登记系统", "routing": "分派研判系统", "mediation": "调解系统", "followup": "回访系统"}
+
+
+def actor(event: Event) -> str:
+    """Who did it: the person or system a command names, or the service whose rule did it."""
+    by = getattr(event.data, "by", None)
+    if by and by != event.source:
+        return by
+    return SYSTEMS.get(event.source, event.source) + "（系统）"
+
+
 def project(view: dict | None, view_id: str, event: Event,
             change_view: Callable[[dict, Event], Change]) -> dict | None:
     """The view after the event, or None when the event was already applied to it."""
@@ -405,7 +416,7 @@ def project(view: dict | None, view_id: str, event: Event,
         view["status"], view["status_at"] = change.status, event.occurred_at
         view["status_stage"] = change.stage or change.status
     entry = {"event_id": event.event_id, "type": event.type, "at": event.occurred_at,
-             "title": change.title, "detail": change.detail,
+             "title": change.title, "detail": change.detail, "by": actor(event),
              "order": EVENT_ORDER[event.type] if change.order is None else change.order}
     view["timeline"] = sorted([*view["timeline"], entry], key=lambda e: (e["at"], e["order"], e["event_id"]))
     view["applied_events"] = [*view["applied_events"], event.event_id]

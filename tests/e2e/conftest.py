@@ -77,9 +77,23 @@ class Platform:
     metrics_url: str
     log: Path
     env: dict
+    leader_key: str = ""
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, headers={"X-API-Key": ADMIN_KEY}, timeout=15)
+    def client(self, key: str | None = None) -> httpx.Client:
+        """A client calling as a city-wide leader (every case action, masked personal data),
+        or with ``key``."""
+        return httpx.Client(base_url=self.base_url, headers={"X-API-Key": key or self.leader_key}, timeout=15)
+
+    def admin(self) -> httpx.Client:
+        return self.client(ADMIN_KEY)
+
+    def key(self, *roles: str, regions=(), units=(), name: str = "测试系统") -> str:
+        """A new API client's key, made by the bootstrap admin through the admin API."""
+        with self.admin() as admin:
+            answer = admin.post("/api/v1/admin/clients", json={"name": name, "roles": list(roles),
+                                                               "regions": list(regions), "units": list(units)})
+        assert answer.status_code == 201, answer.text
+        return answer.json()["key"]
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +135,7 @@ def start_platform(tmp: Path, amqp_uri: str, **extra_env: str) -> Platform:
             return False
 
     wait_until(ready, 60, "gateway ready")
+    platform.leader_key = platform.key("leader", name="市综治中心包案领导")
     return platform
 
 

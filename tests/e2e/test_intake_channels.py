@@ -114,7 +114,8 @@ def test_personal_numbers_are_masked_unless_the_role_may_see_them(platform):
     assert masked["reporter"]["phone"] == "158****0777"
     assert "150104********3457" in masked["text"] and "0471-***1234" in masked["text"]
     assert "15804710777" not in text and "150104198502023457" not in text and "5551234" not in text
-    key = subprocess.run([sys.executable, "-m", "fengqiao.cli", "clients", "add", "调解员甲", "--role", "pii_reader"],
+    key = subprocess.run([sys.executable, "-m", "fengqiao.cli", "clients", "add", "调解员甲", "--role", "mediator",
+                          "--role", "pii_reader"],
                          env={**platform.env}, capture_output=True, text=True, check=True).stdout.strip()
     with httpx.Client(base_url=platform.base_url, headers={"X-API-Key": key}) as reader:
         plain = reader.get(f"/api/v1/cases/{case_id}").json()

@@ -69,7 +69,10 @@ def test_returns_reassign_and_the_third_makes_a_problem_case(clocked):
         manual = client.post(f"/api/v1/cases/{case_id}/assign", json={"unit_id": target, "reason": "中心统一协调"})
         assert manual.status_code == 200
         moved = view_when(client, case_id, lambda v: v["assignment"]["kind"] == "manual", "manual reassignment")
-        assert moved["assignment"]["by"] == "bootstrap-admin" and moved["assignment"]["unit_id"] == target
+        assert moved["assignment"]["by"] == "市综治中心包案领导（系统）" and moved["assignment"]["unit_id"] == target
+        manual_entry = next(e for e in moved["timeline"] if e["title"] == "人工改派")
+        assert manual_entry["by"] == "市综治中心包案领导（系统）"
+        assert next(e for e in moved["timeline"] if e["title"] == "研判")["by"] == "分派研判系统（系统）"
         refused = client.post(f"/api/v1/cases/{case_id}/assign", json={"unit_id": "nowhere", "reason": "x"})
         assert refused.status_code == 409 and "no unit" in refused.json()["detail"]
         assert client.post("/api/v1/cases/unknown/return", json={"reason": "x"}).status_code == 404

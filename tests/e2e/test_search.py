@@ -40,8 +40,9 @@ def searchable(tmp_path_factory, vhost_uri):
 
 
 def scoped_client(platform, region: str) -> httpx.Client:
-    key = subprocess.run([sys.executable, "-m", "fengqiao.cli", "clients", "add", "新城区综治中心", "--role", "staff",
-                          "--region", region], env=platform.env, capture_output=True, text=True, check=True)
+    key = subprocess.run([sys.executable, "-m", "fengqiao.cli", "clients", "add", "新城区综治中心",
+                          "--role", "dispatcher", "--region", region], env=platform.env, capture_output=True,
+                         text=True, check=True)
     return httpx.Client(base_url=platform.base_url, headers={"X-API-Key": key.stdout.strip()}, timeout=15)
 
 

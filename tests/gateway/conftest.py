@@ -21,6 +21,26 @@ def gateway_client(tmp_path, amqp_uri: str, clock=None) -> TestClient:
     return TestClient(create_app(settings, clock=clock), headers={"X-API-Key": ADMIN_KEY})
 
 
+def role_key(client: TestClient, *roles: str, regions=(), units=(), name="测试系统") -> str:
+    """A new API client with these roles (created by the bootstrap admin); its key."""
+    response = client.post("/api/v1/admin/clients", json={"name": name, "roles": list(roles),
+                                                           "regions": list(regions), "units": list(units)},
+                           headers={"X-API-Key": ADMIN_KEY})
+    assert response.status_code == 201, response.text
+    return response.json()["key"]
+
+
+def as_role(client: TestClient, *roles: str, **scope) -> dict:
+    """Headers that call as a new client with these roles."""
+    return {"X-API-Key": role_key(client, *roles, **scope)}
+
+
+@pytest.fixture
+def leader(offline_client):
+    """Headers of a city-wide leader (every case action), for the offline gateway."""
+    return as_role(offline_client, "leader")
+
+
 @pytest.fixture
 def offline_client(tmp_path, clock):
     """A gateway whose broker is down."""

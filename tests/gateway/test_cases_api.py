@@ -116,7 +116,7 @@ def test_accepted_only_once_rabbitmq_holds_it(client, bus_uri):
     envelope = take(bus_uri, INTAKE_QUEUE)
     assert envelope["type"] == "report_submitted" and envelope["case_id"] == body["id"]
     assert envelope["data"]["occurred_at"] == "2026-01-04T12:30:00.000Z"
-    assert envelope["data"]["submitted_by"] == "bootstrap-admin"
+    assert envelope["data"]["submitted_by"] == "client:bootstrap-admin"
 
 
 def test_the_same_source_id_twice_returns_the_first_case(client, bus_uri):

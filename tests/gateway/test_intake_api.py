@@ -11,7 +11,7 @@ from kombu import Connection
 from fengqiao.bus.topology import queue_name
 from services.intake.channels import ADAPTERS
 from services.intake.channels.__main__ import schema_text
-from tests.gateway.conftest import DEAD_BROKER, gateway_client
+from tests.gateway.conftest import DEAD_BROKER, as_role, gateway_client
 
 DOCS = Path(__file__).parents[2] / "docs" / "channels"
 SINGLE_QUEUE = queue_name("gateway", "report_submitted", "intake", "register_report")
@@ -161,7 +161,8 @@ def test_open311_post_request_and_token(client, bus_uri):
 ])
 def test_open311_errors_name_what_is_wrong(offline_client, change, status, description):
     form = {k: v for k, v in (OPEN311_FORM | change).items() if v is not None}
-    response = offline_client.post("/open311/v2/requests.json", data=form)
+    # Open311 clients send api_key in the form: no X-API-Key header to fall back on.
+    response = offline_client.post("/open311/v2/requests.json", data=form, headers={"X-API-Key": ""})
     assert response.status_code == status
     assert description in response.json()[0]["description"]
 
@@ -205,9 +206,10 @@ def test_a_gbk_ledger_reports_bad_rows_by_number_and_column(client):
 
 
 def test_export_needs_the_search_service(client):
-    response = client.get("/api/v1/exports/cases.xlsx", params={"channel": "grid"})
+    dispatcher = as_role(client, "dispatcher")
+    response = client.get("/api/v1/exports/cases.xlsx", params={"channel": "grid"}, headers=dispatcher)
     assert response.status_code == 503
-    assert client.get("/api/v1/exports/cases.xlsx", params={"risk": 9}).status_code == 422
+    assert client.get("/api/v1/exports/cases.xlsx", params={"risk": 9}, headers=dispatcher).status_code == 422
 
 
 def test_unknown_import_job_is_404(client):

@@ -34,17 +34,17 @@ OPEN = {"case_id": "c1", "parties": PARTIES, "mediator_ids": ["med-001"]}
     ("/api/v1/cases/c1/reopen", {"reason": ""}, "reason", "at least 1"),
     ("/api/v1/cases/c1/close", {"note": "x", "force": True}, "force", "Extra inputs"),
 ])
-def test_bad_input_is_a_422_naming_the_field(offline_client, path, body, field, fragment):
-    response = offline_client.post(path, json=body)
+def test_bad_input_is_a_422_naming_the_field(offline_client, leader, path, body, field, fragment):
+    response = offline_client.post(path, json=body, headers=leader)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
     assert any(e["field"] == field and fragment in e["message"] for e in problem["errors"]), problem
 
 
-def test_chinese_satisfaction_words_are_accepted(offline_client):
+def test_chinese_satisfaction_words_are_accepted(offline_client, leader):
     response = offline_client.post("/api/v1/followups/c1/visits", json={
-        "method": "phone", "resolved": True, "satisfaction": "基本满意"})
+        "method": "phone", "resolved": True, "satisfaction": "基本满意"}, headers=leader)
     assert response.status_code == 503  # valid: it got as far as the (dead) bus
 
 
