@@ -6,6 +6,7 @@ asked, which is the point: a refused caller never reaches the bus.
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 
@@ -144,7 +145,7 @@ def test_tokens_expire_on_the_platform_clock_and_refresh(offline_client, clock):
     assert offline_client.get("/api/v1/stats", headers=fresh).status_code == 503
 
 
-def test_commands_and_refusals_are_audited_by_name_and_audit_reads_are_audited_too(offline_client):
+def test_commands_and_refusals_are_audited_by_name_and_audit_reads_are_audited_too(offline_client, tmp_path):
     dispatcher = as_role(offline_client, "dispatcher", name="新城区调度台")
     offline_client.post("/api/v1/cases/c1/return", json={"reason": "非本单位职责"}, headers=dispatcher)
     screen = as_role(offline_client, "screen", name="大屏一号")
@@ -161,6 +162,11 @@ def test_commands_and_refusals_are_audited_by_name_and_audit_reads_are_audited_t
     assert reads and all(r["permission"] == "audit.read" for r in reads)
     bad_cursor = offline_client.get("/api/v1/audit", params={"cursor": "!!"}, headers=auditor)
     assert bad_cursor.status_code == 422
+    exported = subprocess.run([sys.executable, "-m", "fengqiao.cli", "audit", "export"], capture_output=True,
+                              text=True, check=True, env={"FQ_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [r["actor_name"] for r in lines if r["route"].endswith("/return")] == ["新城区调度台"]
+    assert lines == sorted(lines, key=lambda r: r["at"])
 
 
 def test_the_cli_refuses_unknown_roles_and_weak_keys_and_prints_the_key_last(tmp_path):
