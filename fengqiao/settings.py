@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         None, description="CJK TrueType font for agreement PDFs; empty means the first of WenQuanYi "
                           "Micro Hei or Noto Sans CJK found in /usr/share/fonts")
     clock_file: Path | None = Field(None, description="tests only: read the current time from this file")
+    outbox_relay_seconds: float = Field(1.0, gt=0, description="how often each service's relay looks for "
+                                                               "events left unpublished")
+    outbox_grace_seconds: float = Field(5.0, ge=0, description="an event older than this and still in the "
+                                                             "outbox is published by the relay")
+    outbox_publish_on_commit: bool = Field(True, description="publish right after the commit (false: only the "
+                                                             "relay publishes, later and in batches)")
     access_policy_file: Path = Field(DEFAULT_ACCESS_POLICY, description="roles and their permissions (YAML)")
     auth_secret: str | None = Field(
         None, description="signs staff tokens and keys the API-key digests; empty: generated once and kept "
@@ -75,6 +81,9 @@ class Settings(BaseSettings):
             "FQ_DEADLINE_SCAN_SECONDS": self.deadline_scan_seconds,
             "FQ_MEDIATION_TARGET_DAYS": self.mediation_target_days,
             "FQ_FOLLOWUP_VISIT_DAYS": self.followup_visit_days,
+            "FQ_OUTBOX_RELAY_SECONDS": self.outbox_relay_seconds,
+            "FQ_OUTBOX_GRACE_SECONDS": self.outbox_grace_seconds,
+            "FQ_OUTBOX_PUBLISH_ON_COMMIT": self.outbox_publish_on_commit,
             **({"FQ_CLOCK_FILE": str(self.clock_file)} if self.clock_file else {}),
         }
 

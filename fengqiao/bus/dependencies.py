@@ -5,11 +5,16 @@ tests put a ``FakeClock`` or a temporary store URI in that config instead.
 """
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
+from typing import Any
 
-from nameko.events import EventDispatcher
+import eventlet
 from nameko.extensions import DependencyProvider
 
+from fengqiao import outbox
+from fengqiao.bus.publisher import ConfirmedPublisher
 from fengqiao.clock import FileClock, SystemClock
 from fengqiao.directory import Directory
 from fengqiao.events import Event
@@ -22,6 +27,10 @@ CLOCK_KEY = "FQ_CLOCK"
 CLOCK_FILE_KEY = "FQ_CLOCK_FILE"
 DIRECTORY_KEY = "FQ_DIRECTORY_FILE"
 SEARCH_URI_KEY = "FQ_SEARCH_URI"
+OUTBOX_RELAY_KEY = "FQ_OUTBOX_RELAY_SECONDS"
+OUTBOX_GRACE_KEY = "FQ_OUTBOX_GRACE_SECONDS"
+OUTBOX_PUBLISH_KEY = "FQ_OUTBOX_PUBLISH_ON_COMMIT"
+log = logging.getLogger("fengqiao.outbox")
 
 
 class Collections:
@@ -97,34 +106,109 @@ class DirectoryFile(DependencyProvider):
 
 
 class Emit:
-    """What a service's ``emit`` is: call it with one event, ``each`` with several, or
-    ``answer`` with a command's events to publish them and get the RPC answer listing them."""
+    """What a service's ``emit`` is. ``commit(work)`` runs ``work`` as one unit of work: its
+    writes and the events it returns are stored together (the outbox), then published;
+    ``answer(work)`` does the same for an RPC command and returns the answer listing the events."""
 
-    def __init__(self, send: Callable[[Event], None]):
-        self._send = send
+    def __init__(self, emitter: Emitter):
+        self._emitter = emitter
 
-    def __call__(self, event: Event) -> None:
-        self._send(event)
+    def commit(self, work: Callable[[], Any], events_of: Callable[[Any], list] = lambda result: result) -> Any:
+        return self._emitter.commit(work, events_of)
 
-    def each(self, events: list[Event]) -> None:
-        for event in events:
-            self._send(event)
+    def answer(self, work: Callable[[], list[Event]]) -> dict:
+        return answer_of(self.commit(work))
 
-    def answer(self, events: list[Event]) -> dict:
-        self.each(events)
-        return {"events": [{"type": e.type, **e.data.model_dump(mode="json")} for e in events]}
+    def change(self, work: Callable[[], Any]) -> Any:
+        """A unit of work that emits nothing (its writes still commit together)."""
+        return self.commit(work, events_of=lambda result: [])
 
 
-class Emitter(EventDispatcher):
-    """Publishes catalog events on this service's exchange, with publisher confirms."""
+class LocalEmitter:
+    """Commits units of work on a store and hands their events to ``deliver``: what
+    ``worker_factory`` tests give a service instead of the broker."""
 
-    def get_dependency(self, worker_ctx):
-        dispatch = super().get_dependency(worker_ctx)
+    def __init__(self, store: DocumentStore, deliver: Callable[[Event], None]):
+        self.store, self.deliver = store, deliver
+
+    def commit(self, work, events_of):
+        result = self.store.atomically(work)
+        for event in events_of(result):
+            self.deliver(event)
+        return result
+
+
+def answer_of(events: list[Event]) -> dict:
+    """A command's RPC answer: the events it caused."""
+    return {"events": [{"type": e.type, **e.data.model_dump(mode="json")} for e in events]}
+
+
+class Emitter(DependencyProvider):
+    """Events through the outbox of the service's own store (``Store`` beside it), published
+    with confirms right after the commit; a relay in the background publishes what a crash
+    left behind, ``FQ_OUTBOX_GRACE_SECONDS`` after it was written."""
+
+    def setup(self):
+        config = self.container.config
+        self.publisher = ConfirmedPublisher(config["AMQP_URI"])
+        self.relay_seconds = float(config.get(OUTBOX_RELAY_KEY, 1.0))
+        self.grace_seconds = float(config.get(OUTBOX_GRACE_KEY, 5.0))
+        self.publish_on_commit = str(config.get(OUTBOX_PUBLISH_KEY, "true")).lower() != "false"
+        self._running = False
+
+    def start(self):
+        store = next(d for d in self.container.dependencies if isinstance(d, Store))
+        self.store = store.collections.store
+        self.outbox = outbox.OUTBOX.open(self.store)
+        self._running = True
+        self.container.spawn_managed_thread(self._relay, identifier=f"{self.container.service_name}.outbox_relay")
+
+    def stop(self):
+        self._running = False
+        self.publisher.close()
+
+    def kill(self):
+        self._running = False
+
+    def commit(self, work, events_of):
         service = self.container.service_name
 
-        def send(event: Event) -> None:
-            if event.source != service:
-                raise ValueError(f"{service} cannot emit {event.type}, which belongs to {event.source}")
-            dispatch(event.type, event.to_message())
+        def unit():
+            result = work()
+            items = events_of(result)
+            for item in items:
+                if isinstance(item, Event) and item.source != service:
+                    raise ValueError(f"{service} cannot emit {item.type}, which belongs to {item.source}")
+            return result, outbox.add(self.outbox, items, time.time())
 
-        return Emit(send)
+        result, added = self.store.atomically(unit)
+        if self.publish_on_commit:
+            self._publish(added)
+        return result
+
+    def _publish(self, messages) -> None:
+        try:
+            self.publisher.publish(messages)
+        except Exception:  # committed and kept in the outbox: the relay publishes it later
+            log.warning("%s: publishing %d messages failed; the relay will retry", self.container.service_name,
+                        len(messages), exc_info=True)
+            return
+        self.store.atomically(lambda: outbox.sent(self.outbox, [m.id for m in messages]))
+
+    def relay_once(self) -> int:
+        """Publish what has waited longer than the grace period; how many it published."""
+        waiting = outbox.pending(self.outbox, time.time() - self.grace_seconds)
+        self._publish(waiting)
+        return len(waiting)
+
+    def _relay(self):
+        while self._running:
+            eventlet.sleep(self.relay_seconds)
+            if self._running:
+                try:
+                    self.relay_once()
+                except Exception:  # the store or broker is away; try again next round
+                    log.warning("%s: outbox relay failed", self.container.service_name, exc_info=True)
+
+    def get_dependency(self, worker_ctx):
+        return Emit(self)

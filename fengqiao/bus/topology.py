@@ -18,6 +18,7 @@ from nameko.constants import PERSISTENT
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
 DEAD_LETTER_EXCHANGE = "fengqiao.dlx"
+PUBLIC_EXCHANGE = "fengqiao.public"  # CloudEvents for partner agencies (fengqiao.public)
 DEAD_LETTER_QUEUE = "fengqiao.dlq"
 RPC_EXCHANGE = "nameko-rpc"
 
@@ -54,6 +55,10 @@ def subscription_queue(
             "x-dead-letter-routing-key": name,
         },
     )
+
+
+def public_exchange() -> Exchange:
+    return Exchange(PUBLIC_EXCHANGE, type="topic", durable=True, delivery_mode=PERSISTENT, auto_delete=False)
 
 
 def dead_letter_queue() -> Queue:
@@ -127,6 +132,7 @@ def declare_topology(amqp_uri: str, service_classes, delivery_limit: int) -> lis
     with Connection(amqp_uri, connect_timeout=10) as connection:
         for cls in service_classes:
             event_exchange(cls.name)(connection.default_channel).declare()
+        public_exchange()(connection.default_channel).declare()
         for queue in queues:
             _declare(connection, queue)
     return [queue.name for queue in queues]

@@ -8,6 +8,7 @@ Adapters: SQLite (embedded default, one file per service) and MongoDB (PyMongo, 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -71,6 +72,10 @@ class Collection(Protocol):
 
 class DocumentStore(Protocol):
     def collection(self, name: str) -> Collection: ...
+    def atomically(self, work: Callable[[], Any]) -> Any:
+        """Run ``work``: every write it makes, in any of this store's collections, commits
+        together or not at all (the unit of work). It may run ``work`` again after a conflict."""
+        ...
     def next_sequence(self, name: str, count: int = 1) -> int:
         """Reserve ``count`` numbers of a named sequence; returns the last one reserved."""
         ...

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from fengqiao.store import AppendOnlyError, Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
 from fengqiao.store.query import check_field, decode_cursor, encode_cursor, new_document, normalize
 
+T = TypeVar("T")
 _SQL_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 APPEND_ONLY = "append-only collection: records are never changed or deleted"
 
@@ -187,21 +189,34 @@ class SqliteCollection:
 
 
 class _Transaction:
+    """One transaction on the store's connection; entered again inside it, a savepoint, so that
+    a unit of work can hold the writes of several domain steps (each with its own transaction)."""
+
     def __init__(self, store: SqliteStore):
         self._store = store
 
     def __enter__(self) -> sqlite3.Connection:
-        self._store._lock.acquire()
+        store = self._store
+        store._lock.acquire()
         # IMMEDIATE takes the write lock up front, so another process cannot slip a write
         # between our read and our update.
-        self._store._conn.execute("BEGIN IMMEDIATE")
-        return self._store._conn
+        store._conn.execute("BEGIN IMMEDIATE" if store._depth == 0 else f"SAVEPOINT sp{store._depth}")
+        store._depth += 1
+        return store._conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        store = self._store
+        store._depth -= 1
         try:
-            self._store._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            if store._depth == 0:
+                store._conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            elif exc_type:
+                store._conn.execute(f"ROLLBACK TO sp{store._depth}")
+                store._conn.execute(f"RELEASE sp{store._depth}")
+            else:
+                store._conn.execute(f"RELEASE sp{store._depth}")
         finally:
-            self._store._lock.release()
+            store._lock.release()
 
 
 class SqliteStore:
@@ -210,6 +225,7 @@ class SqliteStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._depth = 0  # transactions entered and not left (see _Transaction)
         try:
             self._conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30
@@ -252,6 +268,11 @@ class SqliteStore:
 
     def transaction(self) -> _Transaction:
         return _Transaction(self)
+
+    def atomically(self, work: Callable[[], T]) -> T:
+        """Run ``work``: every write it makes commits together, or none does."""
+        with self.transaction():
+            return work()
 
     def execute(self, sql: str, params: tuple | list = ()) -> int:
         with self._lock:

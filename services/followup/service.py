@@ -4,7 +4,7 @@ from __future__ import annotations
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
-from fengqiao.bus.dependencies import Clock, Emitter, Store
+from fengqiao.bus.dependencies import Clock, Emitter, Store, answer_of
 from fengqiao.bus.entrypoints import handle_event, scan_timer
 from fengqiao.events import parse_event
 from fengqiao.lifecycle import IllegalTransition
@@ -24,12 +24,14 @@ class FollowupService:
 
     @handle_event("mediation", "case_resolved")
     def plan_visit(self, message):
-        self.emit.each(followup.plan_visit(self._followup(), parse_event(message, "case_resolved")))
+        resolved = parse_event(message, "case_resolved")
+        self.emit.commit(lambda: followup.plan_visit(self._followup(), resolved))
 
     @scan_timer(interval=30)
     def check_due(self):
         now = self.clock.now()
-        self.emit.each(followup.check_visits(self._followup(), now) + followup.check_monitoring(self._followup(), now))
+        self.emit.commit(lambda: followup.check_visits(self._followup(), now))
+        self.emit.commit(lambda: followup.check_monitoring(self._followup(), now))
 
     @rpc
     def get_followup(self, case_id: str) -> dict:
@@ -39,40 +41,43 @@ class FollowupService:
 
     @rpc(expected_exceptions=EXPECTED)
     def record_visit(self, case_id: str, visit: dict, by: str) -> dict:
-        events = followup.record_visit(self._followup(), case_id, method=visit["method"], resolved=visit["resolved"],
-                                       satisfaction=visit["satisfaction"], notes=visit.get("notes") or "", by=by,
-                                       now=self.clock.now())
+        events = self.emit.commit(lambda: followup.record_visit(
+            self._followup(), case_id, method=visit["method"], resolved=visit["resolved"],
+            satisfaction=visit["satisfaction"], notes=visit.get("notes") or "", by=by, now=self.clock.now()))
         FOLLOWUPS_DONE.labels(visit["satisfaction"]).inc()
         if len(events) > 1:
             CASES_REOPENED.labels("visit").inc()
-        return self.emit.answer(events)
+        return answer_of(events)
 
     @rpc(expected_exceptions=EXPECTED)
     def reopen_case(self, case_id: str, reason: str, by: str) -> dict:
-        events = followup.reopen(self._followup(), case_id, reason=reason, by=by, now=self.clock.now())
+        events = self.emit.commit(lambda: followup.reopen(self._followup(), case_id, reason=reason, by=by,
+                                                          now=self.clock.now()))
         CASES_REOPENED.labels("staff").inc()
-        return self.emit.answer(events)
+        return answer_of(events)
 
     @rpc(expected_exceptions=EXPECTED)
     def close_case(self, case_id: str, note: str, by: str) -> dict:
-        events = followup.close(self._followup(), case_id, note=note, by=by, now=self.clock.now())
+        events = self.emit.commit(lambda: followup.close(self._followup(), case_id, note=note, by=by,
+                                                         now=self.clock.now()))
         CASES_CLOSED.inc()
-        return self.emit.answer(events)
+        return answer_of(events)
 
     @rpc(expected_exceptions=EXPECTED)
     def start_monitoring(self, case_id: str, request: dict, by: str) -> dict:
-        return self.emit.answer(followup.start_monitoring(
+        return self.emit.answer(lambda: followup.start_monitoring(
             self._followup(), case_id, reason=request["reason"], interval_days=request["interval_days"],
             note=request.get("note") or "", by=by, now=self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def record_check(self, case_id: str, note: str, by: str) -> dict:
-        return self.emit.answer(followup.record_check(self._followup(), case_id, note=note, by=by,
-                                                      now=self.clock.now()))
+        return self.emit.answer(lambda: followup.record_check(self._followup(), case_id, note=note, by=by,
+                                                              now=self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def release_monitoring(self, case_id: str, reason: str, by: str) -> dict:
-        return self.emit.answer(followup.release(self._followup(), case_id, reason=reason, by=by, now=self.clock.now()))
+        return self.emit.answer(lambda: followup.release(self._followup(), case_id, reason=reason, by=by,
+                                                         now=self.clock.now()))
 
     def _followup(self) -> followup.Followup:
         days = int(self.config.get("FQ_FOLLOWUP_VISIT_DAYS", 7))

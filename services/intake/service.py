@@ -53,9 +53,7 @@ class IntakeService:
 
     @rpc(expected_exceptions=(registration.UnmergeRefused, registration.CaseNotFound))
     def unmerge(self, case_id: str, report_id: str, by: str, reason: str) -> dict:
-        events = registration.unmerge(self._intake(), case_id, report_id, by, reason, self.clock.now())
-        for event in events:
-            self.emit(event)
+        self.emit.commit(lambda: registration.unmerge(self._intake(), case_id, report_id, by, reason, self.clock.now()))
         return {"case_id": case_id, "restored_case_id": report_id}
 
     @rpc
@@ -69,13 +67,12 @@ class IntakeService:
         placements = self.places.place_many([(r.data.region_code, r.data.address) for r in reports])
         now, intake = self.clock.now(), self._intake()
         for report, placement in zip(reports, placements, strict=True):
-            result = registration.register(intake, report, placement, now)
-            # Emitted also for a redelivered report: same event id, so downstream deduplicates,
-            # and a crash between the store write and the emit is healed by the redelivery.
-            # Emitting after each report (it waits for the broker's confirm) also lets the other
-            # workers of this process run: a whole batch without a pause starved them for long
-            # enough that RabbitMQ closed their half-opened connections (handshake_timeout).
-            self.emit(result.event)
+            # One unit of work per report: its case and its event are stored together (outbox).
+            # Committing and publishing after each report (it waits for the broker's confirm) also
+            # lets the other workers of this process run: a whole batch without a pause starved
+            # them long enough that RabbitMQ closed their half-opened connections (handshake_timeout).
+            result = self.emit.commit(lambda r=report, p=placement: registration.register(intake, r, p, now),
+                                      events_of=lambda recorded: [recorded.event])
             if not result.created:
                 continue
             (CASES_MERGED if result.event.type == "case_merged" else CASES_RECEIVED).labels(report.data.channel).inc()

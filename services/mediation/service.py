@@ -4,7 +4,7 @@ from __future__ import annotations
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
-from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store
+from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store, answer_of
 from fengqiao.bus.entrypoints import handle_event, scan_timer
 from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
@@ -26,7 +26,8 @@ class MediationService:
 
     @handle_event("routing", "case_assigned")
     def note_assignment(self, message):
-        mediation.note_assignment(self._mediation(), parse_event(message, "case_assigned"))
+        assigned = parse_event(message, "case_assigned")
+        self.emit.change(lambda: mediation.note_assignment(self._mediation(), assigned))
 
     @handle_event("followup", "case_reopened")
     def note_reopened(self, message):
@@ -35,7 +36,7 @@ class MediationService:
 
     @scan_timer(interval=30)
     def check_deadlines(self):
-        self.emit.each(mediation.check_deadlines(self._mediation(), self.clock.now()))
+        self.emit.commit(lambda: mediation.check_deadlines(self._mediation(), self.clock.now()))
 
     @rpc
     def list_mediators(self, region: str | None = None, category: str | None = None) -> list[dict]:
@@ -47,12 +48,12 @@ class MediationService:
 
     @rpc(expected_exceptions=EXPECTED)
     def open_mediation(self, case_id: str, request: dict, by: str) -> dict:
-        events = mediation.open_mediation(
+        answer = self.emit.answer(lambda: mediation.open_mediation(
             self._mediation(), case_id, origin=request["origin"], referral_no=request.get("referral_no"),
             parties=request["parties"], mediator_ids=request["mediator_ids"],
-            committee_id=request.get("committee_id"), by=by, now=self.clock.now())
+            committee_id=request.get("committee_id"), by=by, now=self.clock.now()))
         MEDIATIONS_OPENED.labels(request["origin"]).inc()
-        return self.emit.answer(events)
+        return answer
 
     @rpc(expected_exceptions=EXPECTED)
     def get_mediation(self, mediation_id: str) -> dict:
@@ -64,30 +65,31 @@ class MediationService:
 
     @rpc(expected_exceptions=EXPECTED)
     def log_session(self, mediation_id: str, session: dict, by: str) -> dict:
-        return self.emit.answer(mediation.log_session(
+        return self.emit.answer(lambda: mediation.log_session(
             self._mediation(), mediation_id, held_at=parse_iso(session["held_at"]), mode=session["mode"],
             place=session.get("place"), attendees=session["attendees"], notes=session["notes"], by=by,
             now=self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def conclude(self, mediation_id: str, outcome: str, reasons: str, transferred_to: str | None, by: str) -> dict:
-        events = mediation.conclude(self._mediation(), mediation_id, outcome=outcome, reasons=reasons,
-                                    transferred_to=transferred_to, by=by, now=self.clock.now())
+        answer = self.emit.answer(lambda: mediation.conclude(
+            self._mediation(), mediation_id, outcome=outcome, reasons=reasons, transferred_to=transferred_to, by=by,
+            now=self.clock.now()))
         MEDIATIONS_CONCLUDED.labels(outcome).inc()
-        return self.emit.answer(events)
+        return answer
 
     @rpc(expected_exceptions=EXPECTED)
     def sign_agreement(self, mediation_id: str, agreement: dict, by: str) -> dict:
-        events = mediation.sign_agreement(
+        answer = self.emit.answer(lambda: mediation.sign_agreement(
             self._mediation(), mediation_id, facts=agreement["facts"], obligations=agreement["obligations"],
-            performance_method=agreement.get("performance_method") or "", by=by, now=self.clock.now())
+            performance_method=agreement.get("performance_method") or "", by=by, now=self.clock.now()))
         MEDIATIONS_CONCLUDED.labels("agreement").inc()
-        return self.emit.answer(events)
+        return answer
 
     @rpc(expected_exceptions=EXPECTED)
     def record_performance(self, mediation_id: str, obligation_no: int, note: str, by: str) -> dict:
-        return self.emit.answer(mediation.record_performance(self._mediation(), mediation_id, obligation_no,
-                                                            note=note, by=by, now=self.clock.now()))
+        return self.emit.answer(lambda: mediation.record_performance(
+            self._mediation(), mediation_id, obligation_no, note=note, by=by, now=self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def confirmation(self, mediation_id: str, step: dict, by: str) -> dict:
@@ -95,22 +97,24 @@ class MediationService:
         m, now = self._mediation(), self.clock.now()
         action = step["action"]
         if action == "apply":
-            return self.emit.answer(mediation.apply_confirmation(m, mediation_id, court=step["court"], by=by, now=now))
+            return self.emit.answer(lambda: mediation.apply_confirmation(m, mediation_id, court=step["court"], by=by,
+                                                                         now=now))
         if action == "decide":
-            return self.emit.answer(mediation.court_decides(m, mediation_id, accepted=step["accepted"],
-                                                           reference=step.get("reference"),
-                                                           reason=step.get("reason") or "", by=by, now=now))
+            return self.emit.answer(lambda: mediation.court_decides(
+                m, mediation_id, accepted=step["accepted"], reference=step.get("reference"),
+                reason=step.get("reason") or "", by=by, now=now))
         if action == "extend":
-            mediation.extend_ruling(m, mediation_id, by=by, now=now)
-            return {"events": []}
-        return self.emit.answer(mediation.court_rules(m, mediation_id, result=step["result"],
-                                                     reference=step.get("reference"),
-                                                     reason=step.get("reason") or "", by=by, now=now))
+            self.emit.change(lambda: mediation.extend_ruling(m, mediation_id, by=by, now=now))
+            return answer_of([])
+        return self.emit.answer(lambda: mediation.court_rules(
+            m, mediation_id, result=step["result"], reference=step.get("reference"),
+            reason=step.get("reason") or "", by=by, now=now))
 
     @rpc(expected_exceptions=EXPECTED)
     def resolve_case(self, case_id: str, summary: str, by: str) -> dict:
         """The unit settled the case without mediation (直接办结)."""
-        return self.emit.answer(mediation.resolve(self._mediation(), case_id, "handled", summary, by, self.clock.now()))
+        return self.emit.answer(lambda: mediation.resolve(self._mediation(), case_id, "handled", summary, by,
+                                                          self.clock.now()))
 
     @rpc
     def figures(self, dimension: str) -> list[dict]:

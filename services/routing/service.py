@@ -4,7 +4,7 @@ from __future__ import annotations
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
-from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store
+from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store, answer_of
 from fengqiao.bus.entrypoints import handle_event, scan_timer
 from fengqiao.events import parse_event
 from fengqiao.metrics import CASES_ASSIGNED
@@ -33,13 +33,14 @@ class RoutingService:
 
     @handle_event("intake", "case_received")
     def route_received_case(self, message):
-        self._emit(assignment.receive(self._routing(), parse_event(message, "case_received"), self.clock.now()))
+        case = parse_event(message, "case_received")
+        self._commit(lambda: assignment.receive(self._routing(), case, self.clock.now()))
 
     @handle_event("intake", "case_merged")
     def regrade_merged_case(self, message):
         merged = parse_event(message, "case_merged")
-        self._emit(assignment.regrade_after_merge(self._routing(), merged.case_id, merged.data.report_count,
-                                                  self.clock.now()))
+        self._commit(lambda: assignment.regrade_after_merge(self._routing(), merged.case_id, merged.data.report_count,
+                                                            self.clock.now()))
 
     @handle_event("mediation", "case_resolved")
     def stop_clocks_of_resolved_case(self, message):
@@ -48,36 +49,35 @@ class RoutingService:
     @handle_event("followup", "case_reopened")
     def route_reopened_case(self, message):
         reopened = parse_event(message, "case_reopened")
-        self._emit(assignment.reopen(self._routing(), reopened.case_id, reopened.data.reopen_no,
-                                     reopened.data.reason, self.clock.now()))
+        self._commit(lambda: assignment.reopen(self._routing(), reopened.case_id, reopened.data.reopen_no,
+                                               reopened.data.reason, self.clock.now()))
 
     @scan_timer(interval=30)
     def check_deadlines(self):
-        self._emit(assignment.check_deadlines(self._routing(), self.clock.now()))
+        self._commit(lambda: assignment.check_deadlines(self._routing(), self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def return_case(self, case_id: str, reason: str, by: str) -> dict:
-        return self._answer(assignment.return_case(self._routing(), case_id, reason, by, self.clock.now()))
+        return self._answer(lambda: assignment.return_case(self._routing(), case_id, reason, by, self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def reassign(self, case_id: str, unit_id: str, reason: str, by: str) -> dict:
-        return self._answer(assignment.reassign_by_hand(self._routing(), case_id, unit_id, reason, by,
-                                                        self.clock.now()))
+        return self._answer(lambda: assignment.reassign_by_hand(self._routing(), case_id, unit_id, reason, by,
+                                                                self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def escalate(self, case_id: str, reason: str, by: str) -> dict:
-        return self._answer(assignment.escalate_by_hand(self._routing(), case_id, reason, by, self.clock.now()))
+        return self._answer(lambda: assignment.escalate_by_hand(self._routing(), case_id, reason, by, self.clock.now()))
 
     @rpc(expected_exceptions=EXPECTED)
     def report_progress(self, case_id: str, note: str, by: str) -> dict:
-        return self._answer(assignment.report_progress(self._routing(), case_id, note, by, self.clock.now()))
+        return self._answer(lambda: assignment.report_progress(self._routing(), case_id, note, by, self.clock.now()))
 
     def _routing(self) -> assignment.Routing:
         return assignment.Routing(self.store.routings, self.store.deadlines, self.directory, self.policy)
 
-    def _emit(self, events) -> None:
-        self._count(events)
-        self.emit.each(events)
+    def _commit(self, work) -> None:
+        self._count(self.emit.commit(work))
 
     @staticmethod
     def _count(events) -> None:
@@ -85,6 +85,7 @@ class RoutingService:
             if event.type == "case_assigned":
                 CASES_ASSIGNED.labels(event.data.level).inc()
 
-    def _answer(self, events) -> dict:
+    def _answer(self, work) -> dict:
+        events = self.emit.commit(work)
         self._count(events)
-        return self.emit.answer(events)
+        return answer_of(events)

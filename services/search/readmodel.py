@@ -1,4 +1,5 @@
-"""The read side of one event: case views, then the screen counters, then the search index.
+"""The read side of one event: case views and the screen counters in one unit of work, then
+the search index (a store of its own).
 
 Each step is idempotent, so a redelivered event repairs whatever a crash left half done: the
 view already holds the event (nothing to project), its pending counter difference is added if
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from fengqiao.events import Event
 from fengqiao.search import SearchIndex, indexed_case
@@ -15,10 +17,21 @@ from fengqiao.store import Collection
 from services.search import counters, projection
 
 
-def fold(views: Collection, screen: Collection, index: SearchIndex, event: Event) -> None:
+@dataclass(frozen=True)
+class Folded:
+    views: list[dict]  # every view the event touches, as stored now
+    changed: list[dict]  # those it changed (a redelivery changes none)
+
+
+def fold(views: Collection, screen: Collection, event: Event) -> Folded:
+    """Project the event and settle its counter differences (run it as one unit of work)."""
     touched = projection.apply(views, event, stamp=counters.stamp)
-    settled = [counters.settle(views, screen, view, event.event_id) for view, _ in touched if view]
-    index.index([indexed_case(view) for view in settled])
+    settled = [(counters.settle(views, screen, view, event.event_id), changed) for view, changed in touched if view]
+    return Folded([view for view, _ in settled], [view for view, changed in settled if changed])
+
+
+def index_views(index: SearchIndex, folded: Folded) -> None:
+    index.index([indexed_case(view) for view in folded.views])
 
 
 def every_view(views: Collection, page_size: int = 1000) -> Iterator[dict]:

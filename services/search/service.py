@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from nameko.rpc import rpc
 
-from fengqiao.bus.dependencies import Clock, Index, Store
+from fengqiao import public
+from fengqiao.bus.dependencies import Clock, Emitter, Index, Store
 from fengqiao.bus.entrypoints import handle_event
 from fengqiao.clock import CHINA_TZ
 from fengqiao.events import CATALOG, InvalidEvent, parse_event
@@ -18,6 +19,7 @@ class SearchService:
     store = Store(projection.CASE_VIEWS, counters.COUNTERS)
     index = Index()
     clock = Clock()
+    emit = Emitter()
 
     @rpc
     def get_case(self, case_id: str) -> dict | None:
@@ -58,7 +60,11 @@ def _projector(source: str, event_types: tuple[str, ...]):
         kind = message.get("type") if isinstance(message, dict) else None
         if kind not in event_types:
             raise InvalidEvent(f"search does not project {kind!r} from {source}")
-        readmodel.fold(self.store.case_views, self.store.screen_counters, self.index, parse_event(message, kind))
+        event = parse_event(message, kind)
+        # The views, counters and the fact's public copy commit together; the index follows.
+        folded = self.emit.commit(lambda: readmodel.fold(self.store.case_views, self.store.screen_counters, event),
+                                  events_of=lambda done: public.messages(event, done.changed))
+        readmodel.index_views(self.index, folded)
 
     project.__name__ = project.__qualname__ = f"project_{source}_events"
     return project

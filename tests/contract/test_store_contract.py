@@ -35,7 +35,7 @@ def store(request, tmp_path):
     if request.param == "sqlite":
         s = SqliteStore(tmp_path / "contract.sqlite3")
     elif request.param == "mongomock":
-        s = MongoStore(mongomock.MongoClient(tz_aware=True), "fengqiao_contract")
+        s = MongoStore(mongomock.MongoClient(tz_aware=True), "fengqiao_contract", transactions=False)
     else:
         if not MONGO_URI:
             pytest.skip(NO_MONGO)

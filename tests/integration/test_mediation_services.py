@@ -8,7 +8,7 @@ from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter, worker_factory
 
-from fengqiao.bus.dependencies import Collections, Emit
+from fengqiao.bus.dependencies import Collections, Emit, LocalEmitter
 from fengqiao.clock import isoformat
 from fengqiao.directory import Directory
 from fengqiao.settings import DEFAULT_DIRECTORY
@@ -28,7 +28,8 @@ def test_mediation_methods_with_injected_dependencies(memory_store, clock):
     emitted = []
     specs = (mediation.MEDIATIONS, mediation.CASES, mediation.LOADS, mediation.WATCHES, figures.FIGURES)
     service = worker_factory(MediationService, store=Collections(memory_store, specs),
-                             directory=Directory.load(DEFAULT_DIRECTORY), clock=clock, emit=Emit(emitted.append),
+                             directory=Directory.load(DEFAULT_DIRECTORY), clock=clock,
+                             emit=Emit(LocalEmitter(memory_store, emitted.append)),
                              config={"FQ_MEDIATION_TARGET_DAYS": 10})
     assigned = {"event_id": "e1", "type": "case_assigned", "version": 1, "case_id": "c1",
                 "occurred_at": "2026-11-23T01:00:00.000Z",

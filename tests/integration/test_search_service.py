@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from nameko.testing.services import worker_factory
 
-from fengqiao.bus.dependencies import Collections
+from fengqiao.bus.dependencies import Collections, Emit, LocalEmitter
 from fengqiao.search.sqlite import SqliteIndex
 from services.search import counters, projection
 from services.search.counters import OutOfScope
@@ -15,18 +15,27 @@ from tests.factories import case_received
 
 
 @pytest.fixture
-def search(memory_store, tmp_path, clock):
+def published():
+    return []
+
+
+@pytest.fixture
+def search(memory_store, tmp_path, clock, published):
     index = SqliteIndex(tmp_path / "search")
     yield worker_factory(SearchService, store=Collections(memory_store, (projection.CASE_VIEWS, counters.COUNTERS)),
-                         index=index, clock=clock)
+                         index=index, clock=clock, emit=Emit(LocalEmitter(memory_store, published.append)))
     index.close()
 
 
-def test_events_become_searchable_cases_and_counted_figures(search, clock):
+def test_events_become_searchable_cases_and_counted_figures(search, clock, published):
     inside = case_received(clock.now(), region_code="150102001001", source_id="A")
     outside = case_received(clock.now() + timedelta(minutes=1), region_code="150525", source_id="B")
     for event in (inside, outside, inside):  # the first one delivered twice
         search.project_intake_events(event.to_message())
+    # Each new fact has its public copy; the redelivery adds none.
+    assert [(m.exchange, m.routing_key) for m in published] == [
+        ("fengqiao.public", "cn.fengqiao.case.received.150102.unknown"),
+        ("fengqiao.public", "cn.fengqiao.case.received.150525.unknown")]
     page = search.search_cases({"q": "漏水"}, None)
     assert [item["id"] for item in page["items"]] == [outside.case_id, inside.case_id]
     assert "<em>漏水</em>" in page["items"][0]["snippet"]

@@ -12,7 +12,7 @@ from tests.integration.helpers import publish, service_store
 
 
 def test_intake_registers_with_injected_dependencies(memory_store, clock):
-    from fengqiao.bus.dependencies import Collections
+    from fengqiao.bus.dependencies import Collections, Emit, LocalEmitter
     from fengqiao.directory import Directory
     from fengqiao.settings import DEFAULT_DIRECTORY
     from services.intake import registration
@@ -21,7 +21,8 @@ def test_intake_registers_with_injected_dependencies(memory_store, clock):
     emitted = []
     service = worker_factory(
         IntakeService, store=Collections(memory_store, (registration.REPORTS, registration.CASES)),
-        places=RegionResolver(Directory.load(DEFAULT_DIRECTORY)), clock=clock, emit=emitted.append,
+        places=RegionResolver(Directory.load(DEFAULT_DIRECTORY)), clock=clock,
+        emit=Emit(LocalEmitter(memory_store, emitted.append)),
     )
     report = report_submitted(clock.now())
     service.register_report(report.to_message())

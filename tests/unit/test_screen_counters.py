@@ -112,6 +112,10 @@ def recount(views, region: str | None) -> dict:
 EVERYTHING = Scope()
 
 
+def fold(views, screen, index, event) -> None:
+    readmodel.index_views(index, readmodel.fold(views, screen, event))
+
+
 def figures(screen, region: str | None, scope=EVERYTHING) -> dict:
     read = counters.read(screen, scope, region, "2026-03-10")
     return {"open": read["open"], "overdue": read["overdue"], "open_by": read["open_by"],
@@ -125,7 +129,7 @@ def test_counters_equal_a_recount_after_thousands_of_mixed_events(read_side):
     stream = a_mixed_stream(random.Random(6), 500)
     assert len(stream) > 3000
     for event in stream:
-        readmodel.fold(views, screen, index, event)
+        fold(views, screen, index, event)
     for region in (None, "150100", "150102", "150102001", "150102001001001", "150525", "510183"):
         assert figures(screen, region) == recount(views, region), region
     everywhere = figures(screen, None)
@@ -137,10 +141,10 @@ def test_a_crash_between_the_view_and_the_counters_is_repaired_by_the_redelivery
     views, screen, index = read_side
     events = life_of_a_case(random.Random(1), 1)
     for event in events[:-1]:
-        readmodel.fold(views, screen, index, event)
+        fold(views, screen, index, event)
     projection.apply(views, events[-1], stamp=counters.stamp)  # the view is written, then the process dies
     assert views.get(events[-1].case_id)["pending_counts"]
-    readmodel.fold(views, screen, index, events[-1])  # redelivered
+    fold(views, screen, index, events[-1])  # redelivered
     assert figures(screen, None) == recount(views, None)
     assert not views.get(events[-1].case_id)["pending_counts"]
 
@@ -148,7 +152,7 @@ def test_a_crash_between_the_view_and_the_counters_is_repaired_by_the_redelivery
 def test_recount_repairs_counters_that_drifted(read_side):
     views, screen, index = read_side
     for event in a_mixed_stream(random.Random(3), 80):
-        readmodel.fold(views, screen, index, event)
+        fold(views, screen, index, event)
     counters.add(screen, {"all": {"open": 5}, "150102": {"overdue": -2}})  # a double count, say
     assert figures(screen, None) != recount(views, None)
     readmodel.recount(views, screen)
@@ -159,7 +163,7 @@ def test_recount_repairs_counters_that_drifted(read_side):
 def test_rates_and_days_and_a_scope_of_several_regions(read_side):
     views, screen, index = read_side
     for event in a_mixed_stream(random.Random(2), 120):
-        readmodel.fold(views, screen, index, event)
+        fold(views, screen, index, event)
     read = counters.read(screen, Scope(), None, "2026-03-10")
     assert len(read["per_day"]) == 7 and read["per_day"][-1]["day"] == "2026-03-10"
     followup = read["followup"]
@@ -170,3 +174,21 @@ def test_rates_and_days_and_a_scope_of_several_regions(read_side):
     whole = [recount(views, r) for r in ("150102", "510183")]
     assert scoped["open"] == sum(w["open"] for w in whole)
     assert scoped["received_total"] == sum(w["received_total"] for w in whole)
+
+
+def test_a_crash_inside_the_unit_of_work_leaves_neither_view_nor_counters_changed(memory_store, tmp_path):
+    views, screen = projection.CASE_VIEWS.open(memory_store), counters.COUNTERS.open(memory_store)
+    events = life_of_a_case(random.Random(4), 1)
+    for event in events[:-1]:
+        memory_store.atomically(lambda e=event: readmodel.fold(views, screen, e))
+    before = (views.get(events[-1].case_id), figures(screen, None))
+
+    def dies_after_folding():
+        readmodel.fold(views, screen, events[-1])
+        raise RuntimeError("the process dies before the commit")
+
+    with pytest.raises(RuntimeError):
+        memory_store.atomically(dies_after_folding)
+    assert (views.get(events[-1].case_id), figures(screen, None)) == before
+    memory_store.atomically(lambda: readmodel.fold(views, screen, events[-1]))  # redelivered
+    assert figures(screen, None) == recount(views, None)
