@@ -203,7 +203,7 @@ def _accounts(work):
             state = SimpleNamespace(
                 clients=await accounts.API_CLIENTS.open_async(store), staff=await accounts.STAFF.open_async(store),
                 audit=await audit.AUDIT.open_async(store), policy=Policy.load(settings.access_policy_file),
-                secret=await accounts.auth_secret(await accounts.SECRETS.open_async(store), settings.auth_secret))
+                keys=await accounts.auth_keys(await accounts.SECRETS.open_async(store), settings.auth_secret))
             return await work(state)
         except (accounts.AccountError, accounts.AccountNotFound) as exc:
             raise click.ClickException(str(exc)) from exc
@@ -246,7 +246,7 @@ def clients_add(name: str, roles: tuple[str, ...], key: str | None, regions: tup
     from gateway import accounts
 
     async def work(state):
-        return await accounts.add_client(state.clients, state.policy, state.secret, name, roles, regions, units,
+        return await accounts.add_client(state.clients, state.policy, state.keys, name, roles, regions, units,
                                          key=key, now=_now())
 
     client, secret = _accounts(work)
@@ -286,7 +286,7 @@ def clients_rotate(client_id: str) -> None:
     from gateway import accounts
 
     async def work(state):
-        return await accounts.rotate_client(state.clients, state.secret, client_id)
+        return await accounts.rotate_client(state.clients, state.keys, client_id)
 
     _, secret = _accounts(work)
     click.echo(secret)
@@ -358,10 +358,21 @@ def audit() -> None:
 @click.option("--since", help="ISO time, inclusive")
 @click.option("--until", help="ISO time, exclusive")
 def audit_export(since: str | None, until: str | None) -> None:
-    """Write audit records as JSON lines, oldest first."""
+    """Write audit records as JSON lines, oldest first (times without a zone are Beijing time).
+    The export is itself recorded in the log."""
+    import getpass
+    from datetime import datetime
+
+    from fengqiao.clock import isoformat, local_time
+    from fengqiao.ids import new_id
     from fengqiao.store import Order
 
-    where = {"at": {k: v for k, v in (("$gte", since), ("$lt", until)) if v}} if since or until else {}
+    try:
+        bounds = {op: isoformat(local_time(datetime.fromisoformat(value)))
+                  for op, value in (("$gte", since), ("$lt", until)) if value}
+    except ValueError as exc:
+        raise click.BadParameter(f"--since/--until: {exc}") from exc
+    where = {"at": bounds} if bounds else {}
 
     async def work(state):
         records, cursor = [], None
@@ -370,7 +381,14 @@ def audit_export(since: str | None, until: str | None) -> None:
             records += page.items
             cursor = page.next_cursor
             if cursor is None:
-                return records
+                break
+        await state.audit.insert({
+            "id": new_id(), "at": isoformat(_now()), "actor_kind": "operator", "actor_id": None,
+            "actor_name": getpass.getuser(), "actor_login": getpass.getuser(), "roles": [],
+            "permission": "audit.read", "granted": True, "unmasked": True, "method": "CLI",
+            "route": "fengqiao audit export", "path": None, "status": 0, "case_id": None, "resource": None,
+            "client_address": None, "reason": None, "query": f"since={since} until={until}", "case_ids": None})
+        return records
 
     for record in _accounts(work):
         click.echo(json.dumps({k: v for k, v in record.items() if k != "version"}, ensure_ascii=False))

@@ -53,3 +53,10 @@ def parse_iso(text: str) -> datetime:
 
 # China has one time zone and no daylight saving: a fixed offset needs no tz database.
 CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+def local_time(moment: datetime | None) -> datetime | None:
+    """Times without a zone are Beijing time, as Chinese offices write them."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=CHINA_TZ)

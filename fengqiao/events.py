@@ -410,6 +410,19 @@ class MonitoringReleased(_Data):
     by: str
 
 
+# --- webhooks --------------------------------------------------------------------------------
+
+class SubscriptionDisabled(_Data):
+    """A partner's webhook subscription was switched off: its endpoint is gone or kept failing.
+    (The envelope's ``case_id`` is the subscription's id: the fact is about no case.)"""
+
+    subscription_id: str
+    owner: str
+    url: str
+    reason: str
+    disabled_at: str
+
+
 @dataclass(frozen=True)
 class EventSpec:
     type: str
@@ -455,6 +468,7 @@ CATALOG: dict[str, EventSpec] = {
         EventSpec("monitoring_check_due", "followup", 1, MonitoringCheckDue),
         EventSpec("monitoring_checked", "followup", 1, MonitoringChecked),
         EventSpec("monitoring_released", "followup", 1, MonitoringReleased),
+        EventSpec("subscription_disabled", "webhooks", 1, SubscriptionDisabled),
     )
 }
 

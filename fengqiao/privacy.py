@@ -17,9 +17,12 @@ from functools import lru_cache
 from typing import Any
 
 # Mobile numbers, optionally written with +86 and separators; landlines with an area code.
-MOBILE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
-LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})-(\d{7,8})(?!\d)")
+SEPARATOR = r"[-.\s—–]?"
+MOBILE = re.compile(rf"(?<!\d)(?:\+?86{SEPARATOR})?(1[3-9]\d){SEPARATOR}(\d{{4}}){SEPARATOR}(\d{{4}})(?!\d)")
+LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?(\d{7,8})(?!\d)")
 ID_NUMBER = re.compile(r"(?<![\dXx])(\d{17}[\dXx]|\d{15})(?![\dXx])")
+# Written in groups, as on the card: 150102 19900101 123X.
+ID_SPACED = re.compile(r"(?<!\d)(\d{6})\s(\d{8})\s(\d{3}[\dXx])(?![\dXx])")
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK = "10X98765432"
 MASKED_PHONE = re.compile(r"^(?:1[3-9]\d\*{4}\d{4}|0\d{2,3}-\*{2,5}\d{3,4})$")
@@ -49,18 +52,22 @@ UNIT = re.compile(r"(\d+|[一二三四五六七八九十]+)\s*单元")
 FLAT_AFTER_UNIT = re.compile(r"((?:单元|号楼|栋|幢|座)[\s\-—]*)(\d{1,2}层)?\s*(\d{2,5})(室|号房|号|户)?")
 FLAT_NUMBER = re.compile(r"(?<![\d号])(\d{3,5})(?=\s*(?:室|号房|住户|户|的住户|业主|房间))")
 FLAT_NEAR = re.compile(r"((?:楼上|楼下|隔壁|对门|对面|住在|住)\s*)(\d{3,5})(?![\d万元块天年月日人户号楼栋]|\.\d)")
+# Building-unit-flat, as many addresses are written: 12-3-501.
+DOOR_TRIPLE = re.compile(r"(?<![\d\-])(\d{1,3})-(\d{1,2})-(\d{3,4})(?![\d\-])")
 HOUSE_NUMBER = re.compile(r"((?:[路街巷道弄里]|大街|胡同|[组队社])\s*)(\d{1,5})(?=\s*号(?![楼院]))")
 
 PII_FIELDS = ("phone", "id_number")
 # Fields that hold codes, times, ids or the names of units and staff, never a citizen's data.
+# Fields that hold codes, times or ids, or name units and staff acting in their role: never a
+# citizen's data. Everything else is treated as text that may hold some.
 STRUCTURAL = frozenset({
     "id", "number", "type", "status", "state", "channel", "category", "risk", "level", "kind", "role", "grade",
-    "mode", "method", "satisfaction", "outcome", "origin", "disposition", "region_code", "region_source",
-    "unit_name", "title", "source", "service_code", "service_name", "deadline", "by", "lead", "court",
-    "reference", "committee", "mediators", "support", "transferred_to", "resolution", "created_by", "roles",
-    "order_type", "urgency", "incident_type", "police_station", "form", "cause", "window", "filename",
-    "permission", "route", "path", "method_", "actor_name", "actor_login", "actor_kind",
+    "mode", "method", "satisfaction", "origin", "disposition", "region_code", "region_source", "unit_name",
+    "title", "source", "service_code", "deadline", "by", "lead", "court", "reference", "committee",
+    "mediators", "support", "transferred_to", "created_by", "roles", "permission", "route", "path", "actor_name",
+    "actor_login", "actor_kind", "actor_id",
 })
+STAFF_OR_UNIT = ("mediator_id", "unit_id", "committee_id", "grade")
 
 
 def valid_id_number(number: str) -> bool:
@@ -128,6 +135,7 @@ def mask_address(text: str | None) -> str | None:
     """Down to the building: unit, flat and house numbers go (3号楼2单元501 → 3号楼*单元***)."""
     if not text:
         return text
+    text = DOOR_TRIPLE.sub(lambda m: f"{m.group(1)}-*-***", text)
     text = FLAT_AFTER_UNIT.sub(lambda m: m.group(1) + ("*层" if m.group(2) else "") + "***" + (m.group(4) or ""),
                                text)
     text = UNIT.sub("*单元", text)
@@ -168,9 +176,24 @@ def mask_text(text: str | None, names: tuple[str, ...] = ()) -> str | None:
     if not text:
         return text
     text = mask_numbers(text)
-    for name in sorted({*names, *names_in(text)}, key=len, reverse=True):
-        text = text.replace(name, mask_name(name))
+    for name in [*sorted(names, key=len, reverse=True), *names_in(HIGHLIGHT.sub("", text))]:
+        text = _spelled(name).sub(_masked_as(mask_name(name)), text)
     return mask_address(text)
+
+
+def _masked_as(masked: str):
+    # A highlight that cut through the name now marks the whole (masked) name.
+    return lambda m: f"<em>{masked}</em>" if HIGHLIGHT.search(m.group(0)) else masked
+
+
+HIGHLIGHT = re.compile("</?em>")
+
+
+@lru_cache(maxsize=10_000)
+def _spelled(name: str) -> re.Pattern:
+    """The name as written, also when a search highlight cuts through it (张<em>三丰</em>)."""
+    tag = "(?:</?em>)?"
+    return re.compile(tag + tag.join(map(re.escape, name)) + tag)
 
 
 def mask_numbers(text: str | None) -> str | None:
@@ -179,6 +202,7 @@ def mask_numbers(text: str | None) -> str | None:
     if not text:
         return text
     text = ID_NUMBER.sub(lambda m: mask_id_number(m.group(1)), text)
+    text = ID_SPACED.sub(lambda m: mask_id_number("".join(m.groups())), text)
     text = MOBILE.sub(lambda m: mask_phone("".join(m.groups())), text)
     return LANDLINE.sub(lambda m: mask_phone(f"{m.group(1)}-{m.group(2)}"), text)
 
@@ -186,8 +210,9 @@ def mask_numbers(text: str | None) -> str | None:
 # --- masking whole records ---------------------------------------------------------------------------
 
 def _is_person(value: dict) -> bool:
-    return "name" in value and value.get("kind", "person") != "organisation" and (
-        bool({"phone", "id_number", "role"} & value.keys()) or value.get("kind") == "person")
+    """A dict naming someone: a reporter, a party; not an organisation, a unit or a mediator."""
+    return ("name" in value and value.get("kind", "person") != "organisation"
+            and not any(key in value for key in STAFF_OR_UNIT))
 
 
 def known_names(value: Any, found: set[str] | None = None) -> set[str]:

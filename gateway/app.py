@@ -6,16 +6,18 @@ import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 
 from fengqiao.access import Policy
 from fengqiao.clock import Clock
+from fengqiao.directory import Directory
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
 from gateway import accounts, audit, problems, submissions
 from gateway.routes import accounts as account_routes
 from gateway.routes import audit_log, cases, followup, health, intake, ledgers, mediation, open311, stats
+from gateway.throttle import SignInThrottle
 
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 # Every router of the API, in the order they are matched; a test checks each route's access declaration.
@@ -52,11 +54,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         state.audit = await audit.AUDIT.open_async(state.store)
         state.receipts = await submissions.RECEIPTS.open_async(state.store)
         state.imports = await ledgers.IMPORTS.open_async(state.store)
-        state.auth_secret = await accounts.auth_secret(await accounts.SECRETS.open_async(state.store),
-                                                       settings.auth_secret)
+        state.keys = await accounts.auth_keys(await accounts.SECRETS.open_async(state.store), settings.auth_secret)
         state.background = set()
         if settings.bootstrap_admin_key:
-            await accounts.bootstrap_admin(state.api_clients, state.auth_secret, settings.bootstrap_admin_key,
+            accounts.check_bootstrap_key(settings.bootstrap_admin_key, settings.gateway_host)
+            await accounts.bootstrap_admin(state.api_clients, state.keys, settings.bootstrap_admin_key,
                                            state.clock.now())
         state.publisher = EventPublisher(settings.nameko_config(), settings.publish_timeout_seconds)
         state.rpc = RpcBridge(settings.nameko_config(), settings.rpc_timeout_seconds)
@@ -79,6 +81,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.clock = clock or settings.clock()
     app.state.metrics = GatewayMetrics()
     app.state.policy = Policy.load(settings.access_policy_file)
+    app.state.sign_ins = SignInThrottle(app.state.clock)
+    # Units' and mediators' regions, so a command cannot send a case outside the caller's jurisdiction.
+    app.state.directory = Directory.load(settings.directory_file)
     problems.install(app)
     open311.install(app)
     for router in ROUTERS:
@@ -87,10 +92,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
-        entry = audit.record(request, response, request.app.state.clock.now())
-        if entry:
-            await request.app.state.audit.insert(entry)
+        try:
+            response = await call_next(request)
+        except Exception:
+            await audit.write(request, Response(status_code=500))  # a command that broke is still recorded
+            raise
+        await audit.write(request, response)
         route = request.scope.get("route")
         template = route.path if route is not None else "unmatched"
         metrics = request.app.state.metrics

@@ -4,21 +4,28 @@ Every command (any request that is not a read), every read that answered with pe
 unmasked, every refused request and every read of the audit log itself is recorded after the
 response is known: who (client or staff, name, roles), the permission used, the case, when, the
 client's address, the answer's status and the reason where one was given (the body's
-``reason``, or an ``X-Access-Reason`` header). The store refuses to change or delete a record
-(``CollectionSpec(append_only=True)``).
+``reason``, or an ``X-Access-Reason`` header, percent-encoded as headers must be). The store
+refuses to change or delete a record (``CollectionSpec(append_only=True)``).
 """
 from __future__ import annotations
+
+import logging
+from urllib.parse import unquote, unquote_plus
 
 from fastapi import Request, Response
 
 from fengqiao.clock import isoformat
 from fengqiao.ids import new_id
+from fengqiao.privacy import mask_text
 from fengqiao.store import CollectionSpec, Index
 
 AUDIT = CollectionSpec("audit", [Index(("at",)), Index(("actor_name", "at")), Index(("actor_id", "at")),
                                  Index(("case_id", "at"))], append_only=True)
 REASON_HEADER = "X-Access-Reason"
+MAX_REASON = 500
+MAX_CASE_IDS = 1000
 READS = {"GET", "HEAD"}
+log = logging.getLogger("fengqiao.audit")
 
 
 def note_reason(request: Request, reason: str | None) -> None:
@@ -60,5 +67,31 @@ def record(request: Request, response: Response, now) -> dict | None:
         "case_id": getattr(request.state, "audit_case_id", None) or params.get("case_id"),
         "resource": params.get("mediation_id") or params.get("job_id") or params.get("subscription_id"),
         "client_address": request.client.host if request.client else None,
-        "reason": getattr(request.state, "audit_reason", None) or request.headers.get(REASON_HEADER),
+        "reason": _reason(getattr(request.state, "audit_reason", None)
+                          or unquote(request.headers.get(REASON_HEADER, ""))),
+        "query": _reason(unquote_plus(request.url.query)) if access.granted and request.method in READS else None,
+        "case_ids": getattr(request.state, "audit_case_ids", None),
     }
+
+
+async def write(request: Request, response: Response) -> None:
+    """Append this request's record, if the log keeps one. A log that cannot be written is an
+    outage to see at once, not a reason to hide the answer: it is logged as an error."""
+    entry = record(request, response, request.app.state.clock.now())
+    if entry is None:
+        return
+    try:
+        await request.app.state.audit.insert(entry)
+    except Exception:
+        log.error("audit record lost: %s", entry, exc_info=True)
+
+
+def _reason(text: str | None) -> str | None:
+    """Kept masked (an auditor need not hold pii.read to read the log) and short."""
+    return mask_text(text[:MAX_REASON]) if text else None
+
+
+def note_cases_shown(request: Request, case_ids: list[str]) -> None:
+    """A read that showed several cases (a list, similar cases, an export) names them, so the
+    log can say whose data an unmasked read showed."""
+    request.state.audit_case_ids = case_ids[:MAX_CASE_IDS]

@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from fengqiao.access import Policy
+from fengqiao.clock import parse_iso
 from fengqiao.ids import new_id
 from fengqiao.search import Scope
 from gateway import accounts
@@ -25,6 +26,7 @@ from gateway.problems import Problem
 
 API_KEY_HEADER = "X-API-Key"
 TOKEN_ALGORITHM = "HS256"
+ISSUER = "fengqiao"
 CHALLENGE = {"WWW-Authenticate": 'Bearer, ApiKey header="X-API-Key"'}
 # Declared for the OpenAPI document; the check itself is ``authenticate``.
 API_KEY_SCHEME = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="ApiKey",
@@ -67,6 +69,17 @@ class Caller:
         return self.may("pii.read")
 
 
+# Who a refused, unauthenticated request came from, as far as the audit log can say.
+UNKNOWN_CALLER = Caller("client", "", "未认证调用方", "", (), frozenset(), ())
+
+
+def signing_in(username: str, member: dict | None, policy: Policy) -> Caller:
+    """The caller a sign-in is recorded under: the staff member, or just the name given."""
+    if member is None:
+        return Caller("staff", "", username, username, (), frozenset(), ())
+    return _caller("staff", member, member["username"], policy)
+
+
 def _caller(kind, account: dict, login: str, policy: Policy) -> Caller:
     jurisdiction, units = account.get("jurisdiction"), account.get("units")
     return Caller(kind, account["id"], account["name"], login, tuple(account["roles"]),
@@ -80,7 +93,7 @@ def unauthenticated(detail: str) -> Problem:
 
 
 async def caller_of_key(state, key: str) -> Caller | None:
-    client = await accounts.client_of_key(state.api_clients, state.auth_secret, key)
+    client = await accounts.client_of_key(state.api_clients, state.keys, key)
     return _caller("client", client, client["id"], state.policy) if client else None
 
 
@@ -94,22 +107,32 @@ async def authenticate(request: Request) -> Caller:
         return caller
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token:
-        claims = read_token(state, token.strip(), "access")
-        member = await state.staff.get(claims["sub"])
-        if member is None or not member.get("active", True):
-            raise unauthenticated("the staff account is disabled")
+        member = await staff_of_token(state, read_token(state, token.strip(), "access"))
         return _caller("staff", member, member["username"], state.policy)
     raise unauthenticated(f"send an API key in the {API_KEY_HEADER} header, or a staff token as "
                           "Authorization: Bearer")
+
+
+async def staff_of_token(state, claims: dict) -> dict:
+    """The staff member a token was issued to, if still active and the token is newer than the
+    member's last password change (a new password ends every older session)."""
+    member = await state.staff.get(claims["sub"])
+    if member is None or not member.get("active", True):
+        raise unauthenticated("the staff account is disabled")
+    changed = member.get("password_changed_at")
+    if changed and claims["iat"] < int(parse_iso(changed).timestamp()):
+        raise unauthenticated("the password changed after this token was issued; sign in again")
+    return member
 
 
 def issue_tokens(state, member: dict, now: datetime) -> dict:
     settings = state.settings
     lifetimes = {"access": timedelta(minutes=settings.access_token_minutes),
                  "refresh": timedelta(hours=settings.refresh_token_hours)}
-    tokens = {kind: jwt.encode({"sub": member["id"], "typ": kind, "iat": int(now.timestamp()),
+    tokens = {kind: jwt.encode({"iss": ISSUER, "aud": ISSUER, "sub": member["id"], "typ": kind,
+                                "iat": int(now.timestamp()),
                                 "exp": int((now + life).timestamp()), "jti": new_id()},
-                               state.auth_secret, algorithm=TOKEN_ALGORITHM)
+                               state.keys.tokens, algorithm=TOKEN_ALGORITHM)
               for kind, life in lifetimes.items()}
     return {"access_token": tokens["access"], "token_type": "bearer",
             "expires_in": int(lifetimes["access"].total_seconds()), "refresh_token": tokens["refresh"]}
@@ -119,8 +142,9 @@ def read_token(state, token: str, kind: str) -> dict:
     """The claims of a valid token of this kind. Expiry is checked against the platform's clock
     (tests move it), not the machine's."""
     try:
-        claims = jwt.decode(token, state.auth_secret, algorithms=[TOKEN_ALGORITHM],
-                            options={"verify_exp": False, "require": ["sub", "typ", "exp"]})
+        claims = jwt.decode(token, state.keys.tokens, algorithms=[TOKEN_ALGORITHM], issuer=ISSUER, audience=ISSUER,
+                            options={"verify_exp": False, "verify_iat": False,
+                                     "require": ["iss", "aud", "sub", "typ", "iat", "exp"]})
     except jwt.InvalidTokenError as exc:
         raise unauthenticated(f"the token is not valid: {exc}") from exc
     if claims["typ"] != kind:
@@ -149,7 +173,11 @@ class Require:
 
     async def __call__(self, request: Request, _key: Annotated[str | None, Depends(API_KEY_SCHEME)] = None,
                        _token: Annotated[object, Depends(BEARER_SCHEME)] = None) -> Caller:
-        caller = await authenticate(request)
+        try:
+            caller = await authenticate(request)
+        except Problem:
+            request.state.access = Access(UNKNOWN_CALLER, self.permissions[0], self.personal, False)
+            raise
         held = next((p for p in self.permissions if caller.may(p)), None)
         request.state.access = Access(caller, held or self.permissions[0], self.personal, held is not None)
         if held is None:

@@ -48,43 +48,66 @@ def for_caller(value, caller: Caller):
     return value if caller.may_see_pii else mask_record(value)
 
 
-def no_case(case_id: str) -> Problem:
-    return Problem(404, "not-found", "案件不存在", f"no case with id {case_id}")
-
-
 def submitted_by(receipt: dict | None, caller: Caller) -> bool:
     return bool(receipt) and receipt["event"]["data"].get("submitted_by") == caller.principal
+
+
+def not_found(what: str, title: str, resource_id: str) -> Problem:
+    """The one answer for a resource that does not exist and for one outside the jurisdiction."""
+    return Problem(404, "not-found", title, f"no {what} with id {resource_id}")
+
+
+def no_case(case_id: str) -> Problem:
+    return not_found("case", "案件不存在", case_id)
+
+
+def out_of_scope(what: str) -> Problem:
+    return Problem(403, "out-of-scope", "超出管辖范围", f"{what} is outside your jurisdiction")
 
 
 async def case_in_scope(request: Request, caller: Caller, case_id: str) -> dict:
     """The case view, if the caller may see this case; 404 otherwise.
 
-    A caller that may only read what it submitted (``case.read_submitted``) sees its own
-    submissions, wherever they are; everyone else sees the cases of their jurisdiction.
-    An accepted case that is not projected yet is shown as received.
+    A case is seen by callers whose jurisdiction holds it (``case.read``) and by the one that
+    submitted it (``case.read_submitted``: a channel's system reads its own cases, wherever they
+    are). An accepted case that is not projected yet is shown as received.
     """
     state = request.app.state
     audit.note_case(request, case_id)
     view = await call(state, "search", "get_case", case_id)
-    if caller.may("case.read") or not caller.may("case.read_submitted"):
-        receipt = None if view else await submissions.accepted_receipt(state.receipts, case_id)
-        subject = view or (receipt or {}).get("event", {}).get("data")
-        if subject is None or not caller.scope.sees(subject):
-            raise no_case(case_id)
-    else:
-        receipt = await submissions.accepted_receipt(state.receipts, case_id)
-        if not submitted_by(receipt, caller):
-            raise no_case(case_id)
+    receipt = await submissions.accepted_receipt(state.receipts, case_id)
+    subject = view or (receipt or {}).get("event", {}).get("data")
+    in_scope = caller.may("case.read") and subject is not None and caller.scope.sees(subject)
+    own = caller.may("case.read_submitted") and submitted_by(receipt, caller)
+    if not (in_scope or own):
+        raise no_case(case_id)
     return view or submissions.received_view(receipt)
 
 
-async def mediation_in_scope(request: Request, caller: Caller, mediation_id: str) -> dict:
-    """The mediation, if its case lies within the caller's jurisdiction; 404 otherwise."""
-    state = request.app.state
-    mediation = await call(state, "mediation", "get_mediation", mediation_id,
-                           refusals={"MediationNotFound": 404})
+async def replay_visible(request: Request, caller: Caller, receipt: submissions.Receipt) -> bool:
+    """Whether a resubmission may be answered with its case: only to the caller that first
+    submitted it, or to one that may see the case as the platform knows it (never by what the
+    resubmission itself claims)."""
+    if receipt.submitted_by == caller.principal:
+        return True
     try:
+        await case_in_scope(request, caller, receipt.case_id)
+    except Problem as exc:
+        if exc.status != 404:
+            raise
+        return False
+    return True
+
+
+async def mediation_in_scope(request: Request, caller: Caller, mediation_id: str) -> dict:
+    """The mediation, if its case lies within the caller's jurisdiction; 404 otherwise, the same
+    404 as for a mediation that does not exist."""
+    try:
+        mediation = await call(request.app.state, "mediation", "get_mediation", mediation_id,
+                               refusals={"MediationNotFound": 404})
         await case_in_scope(request, caller, mediation["case_id"])
     except Problem as exc:
-        raise Problem(404, "not-found", "调解案件不存在", f"no mediation with id {mediation_id}") from exc
+        if exc.status != 404:
+            raise
+        raise not_found("mediation", "调解案件不存在", mediation_id) from exc
     return mediation

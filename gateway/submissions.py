@@ -31,7 +31,7 @@ BATCH_MESSAGE_SIZE = 200
 class Receipt:
     case_id: str
     number: str
-    replayed: bool  # the same submission had been accepted before
+    replayed: bool  # the same submission had been made before (accepted, or still being accepted)
     submitted_by: str = ""  # the principal that first submitted it
     token: str | None = None  # what an Open311 client looks the request up by
 
@@ -41,12 +41,11 @@ def receipt_key(channel: str, source_id: str) -> str:
 
 
 async def accept(receipts, store, publisher, caller: Caller, report: Report, now: datetime) -> Receipt:
-    receipt = (await _receipts(receipts, store, caller, [report], now))[0]
-    if receipt["state"] == "accepted":
-        return _receipt(receipt, replayed=True)
-    await publisher.publish_message(receipt["event"])
-    await _mark_accepted(receipts, receipt, now)
-    return _receipt(receipt, replayed=False)
+    [(receipt, created)] = await _receipts(receipts, store, caller, [report], now)
+    if receipt["state"] != "accepted":  # new, or an earlier attempt that never got its confirm
+        await publisher.publish_message(receipt["event"])
+        await _mark_accepted(receipts, receipt, now)
+    return _receipt(receipt, replayed=not created)
 
 
 def _receipt(doc: dict, replayed: bool) -> Receipt:
@@ -57,7 +56,8 @@ def _receipt(doc: dict, replayed: bool) -> Receipt:
 async def accept_many(receipts, store, publisher, caller: Caller, reports: list[Report],
                       now: datetime) -> list[Receipt | BusUnavailable]:
     """Accept many reports; each gets its receipt, or the bus error that stopped it."""
-    docs = await _receipts(receipts, store, caller, reports, now)
+    found = await _receipts(receipts, store, caller, reports, now)
+    docs = [doc for doc, _ in found]
     outcomes: list[Receipt | BusUnavailable] = [_receipt(d, replayed=True) for d in docs]
     # A report repeated inside the batch is sent once; its repeats answer as replayed.
     first: dict[str, int] = {}
@@ -74,7 +74,7 @@ async def accept_many(receipts, store, publisher, caller: Caller, reports: list[
             continue
         for i in chunk:
             await _mark_accepted(receipts, docs[i], now)
-            outcomes[i] = _receipt(docs[i], replayed=False)
+            outcomes[i] = _receipt(docs[i], replayed=not found[i][1])
     return outcomes
 
 
@@ -83,8 +83,8 @@ def batch_message(events: list[dict], now: datetime) -> dict:
     return make_event("report_batch_submitted", batch_id, {"reports": events}, occurred_at=now).to_message()
 
 
-async def _receipts(receipts, store, caller, reports: list[Report], now: datetime) -> list[dict]:
-    """The receipt of each report: the existing one, or a new pending one."""
+async def _receipts(receipts, store, caller, reports: list[Report], now: datetime) -> list[tuple[dict, bool]]:
+    """The receipt of each report, and whether this call made it: the existing one, or a new one."""
     keyed = [(receipt_key(r.channel, r.source_id or new_id()), r) for r in reports]  # walk-ins have no source id
     found = {key: await receipts.get(key) for key, _ in keyed}
     missing, seen = [], set()
@@ -92,16 +92,21 @@ async def _receipts(receipts, store, caller, reports: list[Report], now: datetim
         if found[key] is None and key not in seen:
             seen.add(key)
             missing.append((key, report))
+    made = set()
     if missing:
         day = now.astimezone(CHINA_TZ)
         last = await store.next_sequence(f"case-number/{day:%Y%m%d}", len(missing))
         for offset, (key, report) in enumerate(missing):
             number = case_number(day, last - len(missing) + 1 + offset)
-            found[key] = await _new_receipt(receipts, caller, report, key, number, now)
-    return [found[key] for key, _ in keyed]
+            found[key], created = await _new_receipt(receipts, caller, report, key, number, now)
+            if created:
+                made.add(key)
+    first = {}  # the first of a key within this call is the one it made; its repeats are replays
+    return [(found[key], key in made and first.setdefault(key, i) == i) for i, (key, _) in enumerate(keyed)]
 
 
-async def _new_receipt(receipts, caller: Caller, report: Report, key: str, number: str, now: datetime) -> dict:
+async def _new_receipt(receipts, caller: Caller, report: Report, key: str, number: str,
+                       now: datetime) -> tuple[dict, bool]:
     case_id = new_id()
     data = report.model_dump(mode="json", exclude={"occurred_at", "reported_at"})
     data.update(
@@ -116,9 +121,9 @@ async def _new_receipt(receipts, caller: Caller, report: Report, key: str, numbe
            # Open311 hands its clients a token to look the request up by; no other channel's is.
            "token": new_id() if report.channel == "open311" else None}
     try:
-        return await receipts.insert(doc)
+        return await receipts.insert(doc), True
     except DuplicateKeyError:  # a concurrent request for the same submission got there first
-        return await receipts.get(key)
+        return await receipts.get(key), False
 
 
 async def _mark_accepted(receipts, receipt: dict, now: datetime) -> None:

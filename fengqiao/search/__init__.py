@@ -252,6 +252,8 @@ def indexed_case(view: dict) -> dict:
             "level": assignment.get("level"), "received_at": received_at, "due_at": assignment.get("due_at"),
             "overdue": bool(view.get("overdue")), "report_count": view.get("report_count", 0),
             "merged_into": view.get("merged_into"),
+            # Who the case names: the gateway masks these names wherever they recur (snippets).
+            "names": [p["name"] for p in people if p.get("name") and p.get("kind", "person") != "organisation"],
             "outcome": {"resolution": (view.get("resolution") or {}).get("summary"),
                         "mediation": mediation.get("outcome"), "satisfaction": followup.get("satisfaction"),
                         "closed_at": view.get("closed_at")},

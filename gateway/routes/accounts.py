@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao.directory import REGION_CODE
 from gateway import accounts
-from gateway.auth import PUBLIC, Allowed, issue_tokens, read_token
+from gateway.auth import PUBLIC, Access, Allowed, issue_tokens, read_token, signing_in, staff_of_token
 from gateway.problems import Problem
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -39,19 +39,21 @@ async def token(request: Request,
     if grant_type == "password":
         if not username or not password:
             raise _bad_grant("username and password are required for grant_type password")
+        state.sign_ins.check(username, request.client.host if request.client else "")
         member = await accounts.staff_of_login(state.staff, username, password)
+        request.state.access = Access(signing_in(username, member, state.policy), "auth.sign_in", False,
+                                      member is not None)
         if member is None:
+            state.sign_ins.failed(username, request.client.host if request.client else "")
             raise _bad_grant("unknown username, wrong password, or a disabled account")
     else:
         if not refresh_token:
             raise _bad_grant("refresh_token is required for grant_type refresh_token")
         try:
             claims = read_token(state, refresh_token, "refresh")
+            member = await staff_of_token(state, claims)
         except Problem as exc:
             raise _bad_grant(exc.detail) from exc
-        member = await state.staff.get(claims["sub"])
-        if member is None or not member.get("active", True):
-            raise _bad_grant("the account is disabled")
     return TokenAnswer(**issue_tokens(state, member, state.clock.now()))
 
 
@@ -79,6 +81,19 @@ class StaffChange(_Body):
     password: str | None = Field(None, min_length=accounts.MIN_PASSWORD_LENGTH, max_length=200)
 
 
+# Who may see personal data, read the audit or administer is decided by an operator with the
+# `fengqiao` command, not by an administrator over HTTP: no account can grant itself these.
+OPERATOR_GRANTS = {"pii_reader", "auditor", "admin"}
+
+
+def _grantable(roles: list[str] | None) -> None:
+    reserved = OPERATOR_GRANTS & set(roles or ())
+    if reserved:
+        raise Problem(403, "forbidden", "无权授予该角色",
+                      f"{', '.join(sorted(reserved))} can only be granted with the fengqiao command",
+                      needed=["operator"])
+
+
 def _refused(exc: Exception) -> Problem:
     if isinstance(exc, accounts.AccountNotFound):
         return Problem(404, "not-found", "账号不存在", str(exc))
@@ -88,9 +103,10 @@ def _refused(exc: Exception) -> Problem:
 @router.post("/admin/clients", status_code=201, responses={422: {"description": "an unknown role or region"}})
 async def add_client(body: ClientIn, request: Request, caller: Allowed("admin.clients")) -> dict:
     """A new API client; the key is in this answer only."""
+    _grantable(body.roles)
     state = request.app.state
     try:
-        client, key = await accounts.add_client(state.api_clients, state.policy, state.auth_secret, body.name,
+        client, key = await accounts.add_client(state.api_clients, state.policy, state.keys, body.name,
                                                 body.roles, body.regions, body.units, now=state.clock.now())
     except accounts.AccountError as exc:
         raise _refused(exc) from exc
@@ -117,7 +133,7 @@ async def rotate_client(client_id: str, request: Request, caller: Allowed("admin
     """A new key; the old one stops working at once."""
     state = request.app.state
     try:
-        client, key = await accounts.rotate_client(state.api_clients, state.auth_secret, client_id)
+        client, key = await accounts.rotate_client(state.api_clients, state.keys, client_id)
     except accounts.AccountNotFound as exc:
         raise _refused(exc) from exc
     return {**accounts.public(client), "key": key}
@@ -125,6 +141,7 @@ async def rotate_client(client_id: str, request: Request, caller: Allowed("admin
 
 @router.post("/admin/staff", status_code=201, responses={422: {"description": "an unknown role, a weak password"}})
 async def add_staff(body: StaffIn, request: Request, caller: Allowed("admin.staff")) -> dict:
+    _grantable(body.roles)
     state = request.app.state
     try:
         member = await accounts.add_staff(state.staff, state.policy, body.username, body.name, body.password,
@@ -143,9 +160,10 @@ async def list_staff(request: Request, caller: Allowed("admin.staff")) -> dict:
 @router.patch("/admin/staff/{staff_id}", responses={404: {"description": "no such staff member"}})
 async def change_staff(staff_id: str, body: StaffChange, request: Request, caller: Allowed("admin.staff")) -> dict:
     """Change roles, jurisdiction, password, or disable: effective at the next request."""
+    _grantable(body.roles)
     state = request.app.state
     try:
-        member = await accounts.change_staff(state.staff, state.policy, staff_id,
+        member = await accounts.change_staff(state.staff, state.policy, staff_id, now=state.clock.now(),
                                              **body.model_dump(exclude_unset=True))
     except (accounts.AccountError, accounts.AccountNotFound) as exc:
         raise _refused(exc) from exc

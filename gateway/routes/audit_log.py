@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from fengqiao.clock import isoformat
+from fengqiao.clock import isoformat, local_time
 from fengqiao.store import Order
 from gateway.auth import Allowed
 from gateway.problems import Problem
-from services.intake.channels.base import local_time
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao import labels
-from fengqiao.clock import isoformat
+from fengqiao.clock import isoformat, local_time
 from fengqiao.directory import REGION_CODE
 from fengqiao.events import Channel
+from fengqiao.privacy import names_in
 from gateway import audit, submissions
 from gateway.auth import Allowed, Caller
 from gateway.bridge import BusUnavailable
-from gateway.calls import call, case_in_scope, for_caller, unavailable
+from gateway.calls import call, case_in_scope, for_caller, out_of_scope, replay_visible, unavailable
 from gateway.problems import Problem
 from gateway.schemas import (
     Accepted,
@@ -27,7 +28,6 @@ from gateway.schemas import (
     UnmergeRequest,
 )
 from services.intake.channels import Report
-from services.intake.channels.base import local_time
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
@@ -81,12 +81,25 @@ async def list_cases(request: Request, caller: Allowed("case.read", personal=Tru
 
     Totals are exact up to 10,000; beyond that ``total_exact`` is false and ``total`` a lower bound.
     """
-    if query.region and not caller.scope.covers_region(query.region):
-        raise Problem(403, "out-of-scope", "超出管辖范围", f"region {query.region} is outside your jurisdiction")
+    check_filters(caller, query)
+    if query.q and not caller.may_see_pii and names_in(query.q):
+        # Finding a case by a person's name tells who the masked name is.
+        raise Problem(403, "forbidden", "按姓名检索需个人信息查阅授权",
+                      f"q names a person ({'、'.join(names_in(query.q))}); searching by name needs pii_reader",
+                      needed=["pii.read"])
     page = await call(request.app.state, "search", "search_cases", query.as_search(), caller.scope.as_dict(),
                       query.cursor, query.limit, refusals={"InvalidQuery": 422})
+    audit.note_cases_shown(request, [item["id"] for item in page["items"]])
     page["items"] = [for_caller(item, caller) for item in page["items"]]
     return page
+
+
+def check_filters(caller: Caller, filters: CaseListFilters) -> None:
+    """An explicit filter outside the jurisdiction is refused (403), never silently emptied."""
+    if filters.region and not caller.scope.covers_region(filters.region):
+        raise out_of_scope(f"region {filters.region}")
+    if filters.unit_id and caller.scope.units is not None and filters.unit_id not in caller.scope.units:
+        raise out_of_scope(f"unit {filters.unit_id}")
 
 
 @router.post("", status_code=202, response_model=Accepted, responses={
@@ -109,24 +122,12 @@ async def accept_one(request: Request, response: Response, caller: Caller, repor
     except BusUnavailable as exc:
         raise unavailable(exc) from exc
     if receipt.replayed:
-        await replay_visible(request, caller, receipt)
+        if not await replay_visible(request, caller, receipt):
+            raise duplicate_submission()
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/cases/{receipt.case_id}"
     state.metrics.submissions.labels(report.channel, "replayed" if receipt.replayed else "accepted").inc()
     return Accepted(id=receipt.case_id, number=receipt.number)
-
-
-async def replay_visible(request: Request, caller: Caller, receipt: submissions.Receipt) -> None:
-    """A resubmission is answered with its case only to the caller that first submitted it or to
-    one whose jurisdiction holds the case; anyone else learns only that it is a duplicate."""
-    if receipt.submitted_by == caller.principal:
-        return
-    try:
-        await case_in_scope(request, caller, receipt.case_id)
-    except Problem as exc:
-        if exc.status != 404:
-            raise
-        raise duplicate_submission() from exc
 
 
 def duplicate_submission() -> Problem:
@@ -147,6 +148,7 @@ async def similar_cases(case_id: str, request: Request, caller: Allowed("case.re
     """Earlier cases that read most like this one (类案), best first, each with how it ended."""
     await case_in_scope(request, caller, case_id)
     items = await call(request.app.state, "search", "similar_cases", case_id, caller.scope.as_dict(), limit)
+    audit.note_cases_shown(request, [case_id, *(item["id"] for item in items)])
     return {"items": [for_caller(item, caller) for item in items]}
 
 
@@ -158,8 +160,8 @@ async def unmerge(case_id: str, body: UnmergeRequest, request: Request, caller: 
     """Split a report that was merged into this case back out as its own case."""
     audit.note_reason(request, body.reason)
     await case_in_scope(request, caller, case_id)
-    return await call(request.app.state, "intake", "unmerge", case_id, body.report_id, caller.actor, body.reason,
-                      refusals={"UnmergeRefused": 409, "CaseNotFound": 404})
+    return for_caller(await call(request.app.state, "intake", "unmerge", case_id, body.report_id, caller.actor,
+                                 body.reason, refusals={"UnmergeRefused": 409, "CaseNotFound": 404}), caller)
 
 
 ROUTING_REFUSALS = {"RoutingRefused": 409, "CaseNotRouted": 404}
@@ -170,8 +172,7 @@ async def return_case(case_id: str, body: ReturnRequest, request: Request, calle
     """The assigned unit sends the case back (退单); routing reassigns it or escalates a problem case."""
     audit.note_reason(request, body.reason)
     await case_in_scope(request, caller, case_id)
-    return await call(request.app.state, "routing", "return_case", case_id, body.reason, caller.actor,
-                      refusals=ROUTING_REFUSALS)
+    return await _routing(request, caller, "return_case", case_id, body.reason)
 
 
 @router.post("/{case_id}/assign", responses={404: {"description": "no such case"}, 409: {"description": "refused"}})
@@ -179,8 +180,10 @@ async def reassign(case_id: str, body: ReassignRequest, request: Request, caller
     """A dispatcher gives the case to another unit by hand; the timeline records who and why."""
     audit.note_reason(request, body.reason)
     await case_in_scope(request, caller, case_id)
-    return await call(request.app.state, "routing", "reassign", case_id, body.unit_id, body.reason,
-                      caller.actor, refusals=ROUTING_REFUSALS)
+    unit = request.app.state.directory.units.get(body.unit_id)
+    if unit is not None and not caller.scope.covers_region(unit.region_code):
+        raise out_of_scope(f"unit {body.unit_id}")
+    return await _routing(request, caller, "reassign", case_id, body.unit_id, body.reason)
 
 
 @router.post("/{case_id}/escalate", responses={404: {"description": "no such case"},
@@ -189,8 +192,7 @@ async def escalate(case_id: str, body: EscalateRequest, request: Request, caller
     """Move the case one level up by hand (提级督办): the center above takes it, with its leader."""
     audit.note_reason(request, body.reason)
     await case_in_scope(request, caller, case_id)
-    return await call(request.app.state, "routing", "escalate", case_id, body.reason, caller.actor,
-                      refusals=ROUTING_REFUSALS)
+    return await _routing(request, caller, "escalate", case_id, body.reason)
 
 
 @router.post("/{case_id}/progress", responses={404: {"description": "no such case"}})
@@ -198,5 +200,9 @@ async def report_progress(case_id: str, body: ProgressRequest, request: Request,
                           caller: Allowed("case.progress")) -> dict:
     """The handling unit reports progress: the first response, then the weekly updates."""
     await case_in_scope(request, caller, case_id)
-    return await call(request.app.state, "routing", "report_progress", case_id, body.note, caller.actor,
-                      refusals=ROUTING_REFUSALS)
+    return await _routing(request, caller, "report_progress", case_id, body.note)
+
+
+async def _routing(request: Request, caller: Caller, method: str, case_id: str, *args) -> dict:
+    answer = await call(request.app.state, "routing", method, case_id, *args, caller.actor, refusals=ROUTING_REFUSALS)
+    return for_caller(answer, caller)

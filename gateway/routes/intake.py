@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
 from gateway import submissions
-from gateway.auth import Allowed, Caller
+from gateway.auth import Allowed
 from gateway.bridge import BusUnavailable
-from gateway.calls import RETRY_AFTER_SECONDS
+from gateway.calls import RETRY_AFTER_SECONDS, replay_visible
 from gateway.problems import Problem, field_path
 from gateway.routes.cases import accept_one
 from gateway.schemas import Accepted, BatchBody, BatchItem, BatchResult, ItemError
@@ -22,13 +22,6 @@ router = APIRouter(prefix="/api/v1/intake", tags=["intake"])
 def _errors(exc: ValidationError) -> list[ItemError]:
     return [ItemError(field=field_path(tuple(e["loc"])) or "item", message=e["msg"], type=e["type"])
             for e in exc.errors()]
-
-
-def _replay_visible(caller: Caller, receipt: submissions.Receipt, report) -> bool:
-    """In a batch, a resubmission is answered with its case to the caller that first submitted it,
-    or to one whose jurisdiction holds the region it was submitted for (a single submission asks
-    the read model instead: see cases.replay_visible)."""
-    return receipt.submitted_by == caller.principal or caller.scope.sees({"region_code": report.region_code})
 
 
 def _single_route(adapter: type[ChannelPayload]):
@@ -54,11 +47,11 @@ def _batch_route(adapter: type[ChannelPayload]):
                 items.append(BatchItem(index=index, status="rejected", errors=_errors(exc)))
         outcomes = await submissions.accept_many(state.receipts, state.store, state.publisher, caller,
                                                  reports, state.clock.now())
-        for index, report, outcome in zip(positions, reports, outcomes, strict=True):
+        for index, outcome in zip(positions, outcomes, strict=True):
             if isinstance(outcome, BusUnavailable):
                 items[index] = BatchItem(index=index, status="unavailable",
                                          errors=[ItemError(field="", message=str(outcome), type="bus_unavailable")])
-            elif outcome.replayed and not _replay_visible(caller, outcome, report):
+            elif outcome.replayed and not await replay_visible(request, caller, outcome):
                 items[index] = BatchItem(index=index, status="duplicate")
             else:
                 items[index] = BatchItem(index=index, status="replayed" if outcome.replayed else "accepted",

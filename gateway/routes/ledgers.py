@@ -16,12 +16,12 @@ from fengqiao.ids import new_id
 from fengqiao.privacy import mask_record
 from fengqiao.search import Scope
 from fengqiao.store import CollectionSpec, Index
-from gateway import submissions
+from gateway import audit, submissions
 from gateway.auth import Allowed, Caller
 from gateway.bridge import BusUnavailable
-from gateway.calls import call, for_caller
+from gateway.calls import call, for_caller, not_found
 from gateway.problems import Problem
-from gateway.routes.cases import CaseListFilters
+from gateway.routes.cases import CaseListFilters, check_filters
 from services.intake.ledger import LedgerError, parse_ledger
 
 log = logging.getLogger("fengqiao.gateway.imports")
@@ -123,7 +123,7 @@ async def import_status(job_id: str, request: Request,
                         caller: Allowed("import.read", "case.read_submitted", personal=True)) -> dict:
     job = await request.app.state.imports.get(job_id)
     if job is None or not _sees_job(caller, job):
-        raise Problem(404, "not-found", "导入任务不存在", f"no import job {job_id}")
+        raise not_found("import job", "导入任务不存在", job_id)
     try:
         progress = await call(request.app.state, "intake", "job_progress", job_id)
     except Problem as exc:
@@ -179,11 +179,13 @@ def _workbook(views: list[dict]) -> bytes:
 async def export_cases(request: Request, caller: Allowed("export.cases", personal=True),
                        filters: Annotated[CaseListFilters, Query()]) -> Response:
     """The cases the list would show for these filters, as an .xlsx ledger."""
-    if filters.region and not caller.scope.covers_region(filters.region):
-        raise Problem(403, "out-of-scope", "超出管辖范围", f"region {filters.region} is outside your jurisdiction")
+    check_filters(caller, filters)
     state, views, cursor = request.app.state, [], None
+    wanted = filters.as_rpc()
+    if not wanted.get("region") and caller.scope.regions and len(caller.scope.regions) == 1:
+        wanted["region"] = caller.scope.regions[0]  # read only the caller's region, not the whole city
     while len(views) <= MAX_EXPORT_ROWS:
-        page = await call(state, "search", "find_cases", filters.as_rpc(), cursor, 1000)
+        page = await call(state, "search", "find_cases", wanted, cursor, 1000)
         views += [v for v in page["items"] if caller.scope.sees(v)]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -191,6 +193,7 @@ async def export_cases(request: Request, caller: Allowed("export.cases", persona
     if len(views) > MAX_EXPORT_ROWS:
         raise Problem(422, "too-many-rows", "导出行数过多",
                       f"more than {MAX_EXPORT_ROWS} cases match; narrow the filters")
+    audit.note_cases_shown(request, [v["id"] for v in views])
     if not caller.may_see_pii:
         views = [mask_record(v) for v in views]
     content = await asyncio.to_thread(_workbook, views)

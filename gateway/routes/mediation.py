@@ -10,14 +10,13 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fengqiao import labels
-from fengqiao.clock import isoformat
+from fengqiao.clock import isoformat, local_time
 from fengqiao.directory import REGION_CODE
 from fengqiao.privacy import valid_id_number
 from gateway import audit
 from gateway.auth import Allowed, Caller
-from gateway.calls import call, case_in_scope, for_caller, mediation_in_scope
+from gateway.calls import call, case_in_scope, for_caller, mediation_in_scope, out_of_scope
 from gateway.problems import Problem
-from services.intake.channels.base import local_time
 from services.mediation import document
 
 router = APIRouter(prefix="/api/v1", tags=["mediation"])
@@ -117,10 +116,6 @@ class ConfirmationIn(_Body):
         return self
 
 
-def _within(caller: Caller, region_code: str | None) -> bool:
-    return caller.scope.covers_region(region_code)
-
-
 @router.get("/mediators", responses={403: {"description": "the region is outside the caller's jurisdiction"}})
 async def list_mediators(request: Request, caller: Allowed("mediation.read"),
                          region: Annotated[str | None, Query(pattern=REGION_CODE.pattern)] = None,
@@ -132,10 +127,10 @@ async def list_mediators(request: Request, caller: Allowed("mediation.read"),
     if case_id:
         await case_in_scope(request, caller, case_id)
         return {"items": await call(state, "mediation", "suggest_mediators", case_id, 10, refusals=REFUSALS)}
-    if region and not _within(caller, region):
-        raise Problem(403, "out-of-scope", "超出管辖范围", f"region {region} is outside your jurisdiction")
+    if region and not caller.scope.covers_region(region):
+        raise out_of_scope(f"region {region}")
     items = await call(state, "mediation", "list_mediators", region, category)
-    return {"items": [m for m in items if _within(caller, m.get("region_code"))]}
+    return {"items": [m for m in items if caller.scope.covers_region(m.get("region_code"))]}
 
 
 @router.post("/mediations", status_code=201, responses={404: {"description": "no such case in your jurisdiction"}})
@@ -143,6 +138,11 @@ async def open_mediation(body: OpenMediation, request: Request, response: Respon
                          caller: Allowed("mediation.write")) -> dict:
     """Open a mediation for an assigned case (交办) or a referral (诉调, 警调, 访调)."""
     await case_in_scope(request, caller, body.case_id)
+    directory = request.app.state.directory
+    chosen = [directory.mediators.get(m) for m in body.mediator_ids] + [directory.units.get(body.committee_id or "")]
+    outside = [x.id for x in chosen if x is not None and not caller.scope.covers_region(x.region_code)]
+    if outside:
+        raise out_of_scope(f"{', '.join(outside)}")
     request_data = body.model_dump(mode="json", exclude={"case_id"})
     answer = await call(request.app.state, "mediation", "open_mediation", body.case_id, request_data,
                         caller.actor, refusals=REFUSALS)
@@ -161,12 +161,13 @@ async def mediation_figures(request: Request, caller: Allowed("stats.read", "med
     """Cases mediated, success and performance rates, confirmations, amounts and parties.
 
     A caller limited to some regions gets the rows of its own regions and committees only."""
+    if caller.scope.units is not None:
+        raise out_of_scope("figures are counted per region, and would show other units' cases: they")
     if not caller.scope.unlimited and by not in BY_REGION:
-        raise Problem(403, "out-of-scope", "超出管辖范围",
-                      f"figures by {by} cover every region; ask by=region or by=committee")
+        raise out_of_scope(f"figures by {by} cover every region (ask by=region or by=committee); they")
     items = await call(request.app.state, "mediation", "figures", by)
     if not caller.scope.unlimited:
-        items = [row for row in items if _within(caller, row.get("region_code"))]
+        items = [row for row in items if caller.scope.covers_region(row.get("region_code"))]
     return {"by": by, "items": items}
 
 

@@ -88,12 +88,17 @@ class Platform:
         return self.client(ADMIN_KEY)
 
     def key(self, *roles: str, regions=(), units=(), name: str = "测试系统") -> str:
-        """A new API client's key, made by the bootstrap admin through the admin API."""
-        with self.admin() as admin:
-            answer = admin.post("/api/v1/admin/clients", json={"name": name, "roles": list(roles),
-                                                               "regions": list(regions), "units": list(units)})
-        assert answer.status_code == 201, answer.text
-        return answer.json()["key"]
+        """A new API client's key, made as an operator does (`fengqiao clients add`): the only way to
+        grant pii_reader, auditor or admin."""
+        args = [arg for role in roles for arg in ("--role", role)] + [arg for r in regions for arg in ("--region", r)]
+        args += [arg for unit in units for arg in ("--unit", unit)]
+        return self.cli("clients", "add", name, *args).stdout.strip().splitlines()[-1]
+
+    def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        done = subprocess.run([sys.executable, "-m", "fengqiao.cli", *args], env={**self.env, **env},
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ PEOPLE = {IN: ("张桂兰", "13912345678", "150102198001011236", "清泉街社�
           OUT: ("包宝音", "15947500001", "150525197502021231", "西湖村2组17号")}
 SECRETS = [s for person in PEOPLE.values() for s in person[:3]] + ["2单元501", "2组17号"]
 ROLES = [name for name, role in Policy.load().roles.items() if not role.grant]
+NONE = {"case_id": "no-such-case", "mediation_id": "no-such-mediation", "job_id": "no-such-job", "region": OUT}
 
 
 def _case_body(region: str, source_id: str) -> dict:
@@ -61,9 +62,9 @@ def world(tmp_path_factory, vhost_uri):
                 "parties": [{"name": name, "role": "applicant", "phone": phone, "id_number": id_number},
                             {"name": "某物业公司", "role": "respondent", "kind": "organisation"}]})
             assert opened.status_code == 201, opened.text
-            view_when(leader, case_id, lambda v: v["status"] == "mediating", "mediating")
+            mediating = view_when(leader, case_id, lambda v: v["status"] == "mediating", "mediating")
         ids[region] = {"case_id": case_id, "mediation_id": opened.json()["id"], "job_id": job.json()["id"],
-                       "intake_key": intake}
+                       "intake_key": intake, "unit_id": mediating["assignment"]["unit_id"]}
     with platform.client() as leader:
         wait_until(lambda: leader.get("/api/v1/cases").json()["total"] >= 4, 60, "cases indexed")
     yield platform, ids
@@ -91,7 +92,8 @@ def _dependencies(route):
         pending.extend(dependency.dependencies)
 
 
-VISIT = {"method": "phone", "resolved": True, "satisfaction": "satisfied"}
+# Personal data in what staff write (notes, reasons, summaries), so every read after is checked for it.
+VISIT = {"method": "phone", "resolved": True, "satisfaction": "satisfied", "notes": "回访张桂兰，电话13912345678"}
 # A request for each operation: (path parameters beyond the target's ids, query, JSON body). The
 # bodies are valid, so a caller that passes the access check meets the jurisdiction check next.
 REQUESTS = {
@@ -99,11 +101,11 @@ REQUESTS = {
     ("POST", "/api/v1/cases"): ({}, {}, "case"),
     ("GET", "/api/v1/cases/{case_id}"): ({}, {}, None),
     ("GET", "/api/v1/cases/{case_id}/similar"): ({}, {}, None),
-    ("POST", "/api/v1/cases/{case_id}/unmerge"): ({}, {}, {"report_id": "{case_id}", "reason": "核实为不同事项"}),
-    ("POST", "/api/v1/cases/{case_id}/return"): ({}, {}, {"reason": "非本单位职责"}),
+    ("POST", "/api/v1/cases/{case_id}/unmerge"): ({}, {}, {"report_id": "{case_id}", "reason": "张桂兰称不是同一件事"}),
+    ("POST", "/api/v1/cases/{case_id}/return"): ({}, {}, {"reason": "张桂兰（13912345678）反映的事项不属本单位职责"}),
     ("POST", "/api/v1/cases/{case_id}/assign"): ({}, {}, {"unit_id": "no-such-unit", "reason": "统一协调"}),
     ("POST", "/api/v1/cases/{case_id}/escalate"): ({}, {}, {"reason": "久拖未决"}),
-    ("POST", "/api/v1/cases/{case_id}/progress"): ({}, {}, {"note": "已约双方面谈"}),
+    ("POST", "/api/v1/cases/{case_id}/progress"): ({}, {}, {"note": "已电话联系张桂兰13912345678，约定面谈"}),
     ("POST", "/open311/v2/requests.{fmt}"): ({"fmt": "json"}, {}, "open311"),
     ("GET", "/open311/v2/requests.{fmt}"): ({"fmt": "json"}, {}, None),
     ("GET", "/open311/v2/discovery.{fmt}"): ({"fmt": "json"}, {}, None),
@@ -132,20 +134,21 @@ REQUESTS = {
     ("GET", "/api/v1/mediations/figures"): ({}, {"by": "region"}, None),
     ("GET", "/api/v1/mediations/{mediation_id}"): ({}, {}, None),
     ("POST", "/api/v1/mediations/{mediation_id}/sessions"): ({}, {}, {
-        "held_at": "2026-11-24T10:00:00", "mode": "phone", "attendees": ["张桂兰"], "notes": "电话沟通"}),
+        "held_at": "2026-11-24T10:00:00", "mode": "phone", "attendees": ["张桂兰"],
+        "notes": "张桂兰同意调解，住清泉街社区3号楼2单元501"}),
     ("POST", "/api/v1/mediations/{mediation_id}/outcome"): ({}, {}, {"outcome": "withdrawn", "reasons": "撤回"}),
     ("POST", "/api/v1/mediations/{mediation_id}/agreement"): ({}, {}, {"facts": "漏水", "obligations": []}),
     ("GET", "/api/v1/mediations/{mediation_id}/agreement.pdf"): ({}, {}, None),
     ("POST", "/api/v1/mediations/{mediation_id}/obligations/{obligation_no}/performance"): (
         {"obligation_no": "1"}, {}, {"note": ""}),
     ("POST", "/api/v1/mediations/{mediation_id}/confirmation"): ({}, {}, {"action": "apply", "court": "新城区法院"}),
-    ("POST", "/api/v1/cases/{case_id}/resolve"): ({}, {}, {"summary": "已协调维修"}),
+    ("POST", "/api/v1/cases/{case_id}/resolve"): ({}, {}, {"summary": "已与张桂兰协商，约定维修，电话13912345678"}),
     ("POST", "/api/v1/cases/{case_id}/close"): ({}, {}, {}),
-    ("POST", "/api/v1/cases/{case_id}/reopen"): ({}, {}, {"reason": "群众仍不满意"}),
+    ("POST", "/api/v1/cases/{case_id}/reopen"): ({}, {}, {"reason": "张桂兰仍不满意"}),
     ("GET", "/api/v1/followups/{case_id}"): ({}, {}, None),
     ("POST", "/api/v1/followups/{case_id}/visits"): ({}, {}, VISIT),
     ("POST", "/api/v1/followups/{case_id}/monitoring"): ({}, {}, {"reason": "volatile", "interval_days": 7}),
-    ("POST", "/api/v1/followups/{case_id}/monitoring/checks"): ({}, {}, {"note": "情绪稳定"}),
+    ("POST", "/api/v1/followups/{case_id}/monitoring/checks"): ({}, {}, {"note": "见到张桂兰，情绪稳定"}),
     ("POST", "/api/v1/followups/{case_id}/monitoring/release"): ({}, {}, {"reason": "已化解"}),
     ("GET", "/api/v1/stats"): ({}, {"region": "{region}"}, None),
     ("GET", "/healthz"): ({}, {}, None),
@@ -155,6 +158,8 @@ REQUESTS = {
 # Operations whose subject lies in a jurisdiction: out of scope they answer 404 (one resource)
 # or 403 (an explicit region filter).
 FILTERS = {("GET", "/api/v1/cases"), ("GET", "/api/v1/exports/cases.xlsx"), ("GET", "/api/v1/stats")}
+# Counted per region, so refused to a caller limited to units (they would show other units' cases).
+PER_REGION = {("GET", "/api/v1/stats"), ("GET", "/api/v1/mediations/figures")}
 UNSCOPED = {op for op in REQUESTS if op[1].startswith(("/open311", "/api/v1/admin", "/api/v1/auth", "/healthz",
                                                       "/readyz", "/metrics", "/api/v1/audit"))} | {
     ("POST", "/api/v1/cases"), ("POST", "/api/v1/imports"), ("GET", "/api/v1/mediations/figures")}
@@ -198,6 +203,21 @@ def _call(client, key: str, method: str, path: str, target: dict, n: int):
     return client.request(method, url, headers={"X-API-Key": key}, **kwargs)
 
 
+def callers(platform, ids) -> list[tuple[str, tuple[str, ...], str, bool]]:
+    """(label, roles, key, limited to units) for every role in 新城区, a unit's handler, and a leader
+    holding pii_reader."""
+    made = []
+    for role in ROLES:
+        units = [ids[IN]["unit_id"]] if role == "handler" else []
+        # The intake system reads what it submitted: the in-scope case and job are its own.
+        key = ids[IN]["intake_key"] if role == "intake" else platform.key(role, regions=[IN], units=units,
+                                                                         name=f"矩阵-{role}")
+        made.append((role, (role,), key, bool(units)))
+    made.append(("leader+pii_reader", ("leader", "pii_reader"),
+                 platform.key("leader", "pii_reader", regions=[IN], name="矩阵-pii"), False))
+    return made
+
+
 def test_every_operation_answers_every_role_as_the_policy_says(world):
     platform, ids = world
     operations = declared()
@@ -206,29 +226,43 @@ def test_every_operation_answers_every_role_as_the_policy_says(world):
     policy = Policy.load()
     failures, n = [], 0
     with platform.client() as client:
-        for role in ROLES:
-            # The intake system reads what it submitted: the in-scope case and job are its own.
-            key = ids[IN]["intake_key"] if role == "intake" else platform.key(role, regions=[IN], name=f"矩阵-{role}")
-            may = policy.permissions_of([role])
+        for label, roles, key, by_unit in callers(platform, ids):
+            may = policy.permissions_of(roles)
             for (method, path), needed in sorted(operations.items()):
                 allowed = not needed or bool(may & set(needed))
                 for region in (IN, OUT):
                     n += 1
-                    target = {**ids[region], "region": region}
-                    answer = _call(client, key, method, path, target, n)
-                    failures += _judge(role, method, path, region, allowed, answer)
-    print(f"\naccess matrix: {n} calls, {len(ROLES)} roles × {len(operations)} operations × in/out of scope")
+                    answer = _call(client, key, method, path, {**ids[region], "region": region}, n)
+                    failures += _judge(label, method, path, region, allowed, by_unit, answer)
+                    if allowed and region == OUT and answer.status_code == 404:
+                        n += 1
+                        absent = _call(client, key, method, path, NONE, n)
+                        if _comparable(answer.json(), ids[OUT]) != _comparable(absent.json(), NONE):
+                            failures.append(f"{label} {method} {path}: out of scope answers differently from "
+                                            f"a resource that does not exist: {answer.text} / {absent.text}")
+    print(f"\naccess matrix: {n} calls, {len(ROLES) + 1} callers × {len(operations)} operations × in/out of scope")
     assert not failures, "\n".join(failures[:40])
 
 
-def _judge(role, method, path, region, allowed, answer) -> list[str]:
+def _comparable(problem: dict, target: dict) -> dict:
+    """A 404 with the resource's id taken out: what a caller can tell from it."""
+    text = json.dumps(problem, ensure_ascii=False)
+    for resource_id in sorted((target[n] for n in ("case_id", "mediation_id", "job_id")), key=len, reverse=True):
+        text = text.replace(resource_id, "<id>")  # longest first: a mediation id holds its case's
+    return json.loads(text)
+
+
+def _judge(label, method, path, region, allowed, by_unit, answer) -> list[str]:
     operation, status = (method, path), answer.status_code
-    what = f"{role} {method} {path} ({'in' if region == IN else 'out of'} scope): {status}"
+    what = f"{label} {method} {path} ({'in' if region == IN else 'out of'} scope): {status}"
     problems = []
     if status >= 500:
         problems.append(f"{what} is a server error: {answer.text[:200]}")
     elif not allowed and status != 403:
         problems.append(f"{what}, expected 403")
+    elif allowed and by_unit and operation in PER_REGION:
+        if status != 403:
+            problems.append(f"{what}, expected 403 for a caller limited to units")
     elif allowed and region == IN and status in (401, 403):
         problems.append(f"{what}, expected access: {answer.text[:200]}")
     elif allowed and region == OUT and operation not in UNSCOPED:
@@ -236,7 +270,7 @@ def _judge(role, method, path, region, allowed, answer) -> list[str]:
         if status != expected:
             problems.append(f"{what}, expected {expected} outside the jurisdiction: {answer.text[:200]}")
     leaked = [s for s in SECRETS if s in readable(answer)]
-    if leaked:
+    if leaked and "pii_reader" not in label:
         problems.append(f"{what} carries personal data {leaked}")
     return problems
 
@@ -295,7 +329,7 @@ def test_open311_public_reads_carry_no_personal_data(world):
             return next((r for r in found if r["service_request_id"] == entry["service_request_id"]), None)
 
         public = wait_until(listed, 30, "the Open311 request listed")
-        assert public["description"] is None and public["address"] == "兴业社区5号楼*单元***"
+        assert public["description"] is None and public["address"] == "呼和浩特市新城区海拉尔东路街道兴业社区"
         text = anyone.get(f"/open311/v2/requests/{entry['service_request_id']}.xml").text
         assert "<service_request_id>" in text
         assert "13600001111" not in text and "赵德胜" not in text and "1单元302" not in text

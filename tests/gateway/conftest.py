@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -21,8 +25,19 @@ def gateway_client(tmp_path, amqp_uri: str, clock=None) -> TestClient:
     return TestClient(create_app(settings, clock=clock), headers={"X-API-Key": ADMIN_KEY})
 
 
+OPERATOR_GRANTS = {"pii_reader", "auditor", "admin"}
+
+
 def role_key(client: TestClient, *roles: str, regions=(), units=(), name="测试系统") -> str:
-    """A new API client with these roles (created by the bootstrap admin); its key."""
+    """A new API client with these roles; its key. Made by the bootstrap admin over HTTP, or, for
+    the roles only an operator grants, with the `fengqiao clients add` command on the same store."""
+    if OPERATOR_GRANTS & set(roles):
+        args = [a for r in roles for a in ("--role", r)] + [a for r in regions for a in ("--region", r)]
+        args += [a for u in units for a in ("--unit", u)]
+        done = subprocess.run([sys.executable, "-m", "fengqiao.cli", "clients", "add", name, *args],
+                              env={**os.environ, "FQ_DATA_DIR": str(client.app.state.settings.data_dir)},
+                              capture_output=True, text=True, check=True)
+        return done.stdout.strip().splitlines()[-1]
     response = client.post("/api/v1/admin/clients", json={"name": name, "roles": list(roles),
                                                            "regions": list(regions), "units": list(units)},
                            headers={"X-API-Key": ADMIN_KEY})

@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+from urllib.parse import quote
 
 import openpyxl
 import pytest
@@ -67,8 +68,9 @@ def test_the_openapi_document_declares_both_security_schemes(offline_client):
     (("dispatcher",), "get", "/api/v1/audit"),
 ])
 def test_a_role_without_the_permission_gets_403_before_any_service_is_asked(offline_client, roles, method, path):
+    units = ["unit-1"] if "handler" in roles else []  # a unit's staff works for named units
     response = offline_client.request(method, path, json={"unit_id": "u", "reason": "x", "note": ""},
-                                      headers=as_role(offline_client, *roles))
+                                      headers=as_role(offline_client, *roles, units=units))
     assert response.status_code == 403, response.text
     assert response.json()["type"] == "/problems/forbidden" and response.json()["needed"]
 
@@ -80,10 +82,14 @@ def test_an_explicit_filter_outside_the_jurisdiction_is_403(offline_client):
     assert offline_client.get("/api/v1/cases", params={"region": "150102001"}, headers=county).status_code == 503
 
 
-def test_clients_are_refused_unknown_roles_and_lone_grants(offline_client):
-    for roles in (["sheriff"], ["pii_reader"]):
+def test_clients_are_refused_unknown_roles_and_operator_grants_over_http(offline_client):
+    unknown = offline_client.post("/api/v1/admin/clients", json={"name": "x", "roles": ["sheriff"]})
+    assert unknown.status_code == 422 and "unknown role sheriff" in unknown.text
+    for roles in (["screen", "pii_reader"], ["auditor"], ["admin"]):  # no administrator grants itself these
         answer = offline_client.post("/api/v1/admin/clients", json={"name": "x", "roles": roles})
-        assert answer.status_code == 422 and ("unknown role" in answer.text or "grant" in answer.text)
+        assert answer.status_code == 403 and "fengqiao command" in answer.text
+    handler = offline_client.post("/api/v1/admin/clients", json={"name": "x", "roles": ["handler"]})
+    assert handler.status_code == 422 and "--unit" in handler.text
 
 
 def test_a_disabled_or_rotated_key_stops_working_at_once(offline_client):
@@ -199,3 +205,57 @@ def test_export_cells_never_run_as_formulas():
 
 def test_the_bootstrap_key_of_the_readme_still_works(offline_client):
     assert offline_client.get("/api/v1/admin/policy", headers={"X-API-Key": ADMIN_KEY}).status_code == 200
+
+
+def test_a_new_password_ends_older_sessions_and_forged_tokens_are_refused(offline_client, clock):
+    member = _staff(offline_client, roles=("screen",))
+    tokens = _sign_in(offline_client).json()
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}", "X-API-Key": ""}
+    header, payload, signature = tokens["access_token"].split(".")
+    for forged in (f"{header}.{payload}.{signature[::-1]}", f"eyJhbGciOiJub25lIn0.{payload}."):
+        assert offline_client.get("/api/v1/stats", headers={"Authorization": f"Bearer {forged}",
+                                                            "X-API-Key": ""}).status_code == 401
+    clock.advance(seconds=5)
+    changed = offline_client.patch(f"/api/v1/admin/staff/{member['id']}", json={"password": "新的密码-足够长了-1"})
+    assert changed.status_code == 200
+    stale = offline_client.get("/api/v1/stats", headers=bearer)
+    assert stale.status_code == 401 and "password changed" in stale.json()["detail"]
+    refresh = offline_client.post("/api/v1/auth/token", data={"grant_type": "refresh_token",
+                                                              "refresh_token": tokens["refresh_token"]})
+    assert refresh.status_code == 400
+    assert _sign_in(offline_client, password="新的密码-足够长了-1").status_code == 200
+
+
+def test_guessing_passwords_is_slowed_down(offline_client):
+    _staff(offline_client)
+    for _ in range(5):
+        assert _sign_in(offline_client, password="wrong-password").status_code == 400
+    throttled = _sign_in(offline_client)  # even the right password waits now
+    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) > 0
+
+
+def test_sign_ins_and_unauthenticated_commands_are_audited_with_masked_reasons(offline_client):
+    _staff(offline_client)
+    _sign_in(offline_client, password="wrong-password")
+    _sign_in(offline_client)
+    offline_client.post("/api/v1/cases/c1/close", json={}, headers={"X-API-Key": "stolen-or-wrong"})
+    reader = as_role(offline_client, "dispatcher", "pii_reader", name="调度台")
+    offline_client.get("/api/v1/cases/c1", headers={**reader, "X-Access-Reason": quote("核实张桂兰13912345678的来电")})
+    auditor = as_role(offline_client, "auditor")
+    records = offline_client.get("/api/v1/audit", params={"limit": 50}, headers=auditor).json()["items"]
+    sign_ins = [r for r in records if r["permission"] == "auth.sign_in"]
+    assert [(r["actor_login"], r["granted"]) for r in sign_ins] == [("limin", True), ("limin", False)]
+    assert sign_ins[0]["actor_name"] == "李明"
+    [unknown] = [r for r in records if r["route"] == "/api/v1/cases/{case_id}/close"]
+    assert unknown["status"] == 401 and not unknown["granted"] and unknown["actor_name"] == "未认证调用方"
+    [read] = [r for r in records if r["actor_name"] == "调度台"]
+    assert read["reason"] == "核实张**139****5678的来电"
+
+
+def test_searching_by_a_persons_name_needs_pii_reader(offline_client):
+    masked = as_role(offline_client, "dispatcher")
+    refused = offline_client.get("/api/v1/cases", params={"q": "张三丰"}, headers=masked)
+    assert refused.status_code == 403 and "pii_reader" in refused.json()["detail"]
+    allowed = as_role(offline_client, "dispatcher", "pii_reader")
+    assert offline_client.get("/api/v1/cases", params={"q": "张三丰"}, headers=allowed).status_code == 503
+    assert offline_client.get("/api/v1/cases", params={"q": "漏水"}, headers=masked).status_code == 503

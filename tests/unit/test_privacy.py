@@ -8,10 +8,11 @@ import pytest
 from fengqiao.privacy import mask_address, mask_name, mask_record, mask_text
 from fengqiao.search.analysis import snippet
 
-PEOPLE = {"张桂兰": "张**", "李建国": "李**", "欧阳娜娜": "欧阳**", "马强": "马*"}
-PHONES = {"13912345678": "139****5678", "15804710777": "158****0777", "0471-5551234": "0471-***1234"}
+PEOPLE = {"张桂兰": "张**", "李建国": "李**", "欧阳娜娜": "欧阳**", "马强": "马*", "赵德胜": "赵**"}
+PHONES = {"13912345678": "139****5678", "15804710777": "158****0777", "0471-5551234": "0471-***1234",
+          "04716281234": "0471-***1234", "139.2222.3333": "139****3333"}
 ID = "150104198502023457"
-DOORS = ["2单元501", "602住户", "兴安北路123号"]
+DOORS = ["2单元501", "602住户", "兴安北路123号", "12-3-501"]
 
 # Every place a case's personal data can reach, as the services and the gateway hold it.
 CORPUS = {
@@ -41,9 +42,15 @@ CORPUS = {
     },
     "followup": {"visits": [{"notes": "回访张桂兰（13912345678），称满意"}],
                  "monitoring": {"note": "马强每周回访一次", "checks": [{"note": "见到李建国，情绪稳定"}]}},
-    "import_job": {"errors": [{"row": 7, "column": "联系电话", "reason": "不是手机号：13912345678张桂兰"}]},
-    "search_item": {"address": "清泉街社区3号楼2单元501",
-                    "snippet": snippet("来电人张桂兰反映楼上602住户漏水", ["漏水"])},
+    "import_job": {"errors": [{"row": 7, "column": "联系电话", "reason": "不是手机号：13912345678张桂兰"}],
+                   "filename": "张桂兰反映台账.xlsx"},
+    "search_item": {"address": "清泉街社区3号楼2单元501", "names": ["赵德胜"],
+                    "snippet": snippet("来电人赵德胜反映楼上602住户漏水", ["德胜"]),
+                    "outcome": {"resolution": "已与李建国协商，约定由其维修，电话04716281234",
+                                "mediation": "agreement"}},
+    "conclusion": {"outcome": "no_agreement",
+                   "reasons": "欧阳娜娜拒绝赔偿，称张桂兰住在12-3-501，身份证150104 19850202 3457"},
+    "name_only": {"reporter": {"name": "赵德胜"}, "contact": "139.2222.3333"},
 }
 
 

@@ -12,20 +12,13 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from fengqiao.clock import CHINA_TZ
+from fengqiao.clock import local_time
 from fengqiao.directory import REGION_CODE
 
 MAX_TEXT = 20_000
 PHONE_CHARS = re.compile(r"^[\d\s+\-()*]{7,40}$")
 ID_CHARS = re.compile(r"^(\d{15}|\d{17}[\dXx])$")
 RegionCode = Field(None, pattern=REGION_CODE.pattern, description="GB/T 2260 code (6, 9, 12 or 15 digits)")
-
-
-def local_time(moment: datetime | None) -> datetime | None:
-    """Times without a zone are Beijing time, as Chinese offices write them."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=CHINA_TZ)
 
 
 def _phone(value: str) -> str:
