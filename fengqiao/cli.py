@@ -395,6 +395,36 @@ def audit_export(since: str | None, until: str | None) -> None:
 
 
 @main.group()
+def agencies() -> None:
+    """Partner agencies reading public events on RabbitMQ (fengqiao.public)."""
+
+
+@agencies.command("add")
+@click.argument("name")
+@click.option("--type", "kind", required=True, help="police, court, petition, hr, housing, women or other")
+@click.option("--region", "regions", multiple=True, help="region subtrees whose cases it sees (repeat); none: all")
+@click.option("--category", "categories", multiple=True,
+              help="categories it sees (repeat); none: its type's defaults, or all")
+@click.option("--event", "event_types", multiple=True, help="public event types (case.assigned …); none: all")
+def agencies_add(name: str, kind: str, regions: tuple[str, ...], categories: tuple[str, ...],
+                 event_types: tuple[str, ...]) -> None:
+    """Create the agency's RabbitMQ user and its queue; prints the AMQP URI it connects with last."""
+    from fengqiao.bus.agencies import AgencyRefused, add_agency, management_url
+    from fengqiao.directory import Directory
+
+    settings = _settings()
+    try:
+        access = add_agency(settings.amqp_uri, management_url(settings.amqp_uri, settings.rabbit_management_url),
+                            Directory.load(settings.directory_file), name, kind, list(regions), list(categories),
+                            list(event_types))
+    except AgencyRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"agency {name}: user {access.user}, queue {access.queue}, {len(access.bindings)} bindings "
+               f"({', '.join(access.bindings[:4])}{' …' if len(access.bindings) > 4 else ''})", err=True)
+    click.echo(access.amqp_uri)
+
+
+@main.group()
 def access() -> None:
     """The access policy."""
 

@@ -36,3 +36,7 @@ SEARCH_SECONDS = Histogram(
     "fengqiao_search_query_seconds", "Time the search service takes to answer, by kind of question",
     ["kind"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "fengqiao_webhook_attempts_total", "Webhook delivery attempts, by where the delivery stands after",
+    ["status"],
+)

@@ -16,6 +16,8 @@ application properties that binary mode relies on.
 """
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from cloudevents.core.bindings import amqp
@@ -117,20 +119,20 @@ def routing_key(event: CloudEvent) -> str:
     return ".".join([event.get_type(), *attributes])
 
 
-def message(event: Event, view: dict) -> Message:
+def message(event: Event, view: dict, source_prefix: str = "/fengqiao") -> Message:
     """The outbox message that publishes the fact on ``fengqiao.public`` (structured mode)."""
-    cloud = cloud_event(event, view)
+    cloud = cloud_event(event, view, source_prefix)
     encoded = amqp.to_structured_event(cloud)
     return Message(f"public/{event.event_id}", EXCHANGE, routing_key(cloud),
                    encoded.application_data.decode("utf-8"), CONTENT_TYPE)
 
 
-def messages(event: Event, views: list[dict]) -> list[Message]:
+def messages(event: Event, views: list[dict], source_prefix: str = "/fengqiao") -> list[Message]:
     """The public copy of a fact that changed its case's view (none for a fact not published)."""
     if event.type not in FACTS:
         return []
     case = next((v for v in views if v["id"] == event.case_id), None)
-    return [message(event, case)] if case else []
+    return [message(event, case, source_prefix)] if case else []
 
 
 def check_catalog() -> None:
@@ -140,3 +142,96 @@ def check_catalog() -> None:
         unknown = set(fields) - model_fields.keys()
         if unknown:
             raise ValueError(f"{event_type}: public fields {sorted(unknown)} are not in the catalog")
+
+
+# --- the AsyncAPI 3 document ---------------------------------------------------------------------
+
+CASE_SCHEMA = {
+    "type": "object", "description": "the case as the fact left it (no personal data, no free text)",
+    "properties": {
+        "status": {"type": ["string", "null"]}, "category": {"type": ["string", "null"]},
+        "risk": {"type": ["integer", "null"], "minimum": 1, "maximum": 3},
+        "region_code": {"type": ["string", "null"]}, "county_code": {"type": ["string", "null"]},
+        "level": {"type": ["string", "null"]}, "unit_id": {"type": ["string", "null"]},
+        "unit_name": {"type": ["string", "null"]}, "channel": {"type": ["string", "null"]},
+        "report_count": {"type": ["integer", "null"]}, "received_at": {"type": ["string", "null"]},
+        "due_at": {"type": ["string", "null"]}, "overdue": {"type": "boolean"},
+        "closed_at": {"type": ["string", "null"]},
+    },
+    "required": list(CASE_FIELDS),
+}
+
+
+def _name(internal: str) -> str:
+    return "".join(part.capitalize() for part in internal.split("_"))
+
+
+def fact_schema(event_type: str) -> tuple[dict, dict]:
+    """The fact's JSON Schema from the catalog model, whitelisted fields only; and the models it uses."""
+    schema = CATALOG[event_type].data.model_json_schema(ref_template=REF + "{model}")
+    fields = FACTS[event_type]
+    fact = {"type": "object", "properties": {f: schema["properties"][f] for f in fields}, "required": list(fields)}
+    return fact, _referenced(fact, schema.get("$defs", {}))
+
+
+REF = "#/components/schemas/"
+
+
+def _referenced(schema: dict, models: dict) -> dict:
+    """The models a schema refers to, and theirs in turn (and no others: no Party, no Person)."""
+    found, pending = {}, [schema]
+    while pending:
+        for name in re.findall(re.escape(REF) + r'(\w+)"', json.dumps(pending.pop())):
+            if name in models and name not in found:
+                found[name] = models[name]
+                pending.append(models[name])
+    return found
+
+
+def envelope_schema(event_type: str) -> dict:
+    return {
+        "type": "object", "required": ["specversion", "id", "type", "source", "subject", "time", "data"],
+        "properties": {
+            "specversion": {"const": "1.0"}, "id": {"type": "string", "description": "stable across redeliveries"},
+            "type": {"const": public_type(event_type)}, "source": {"type": "string"},
+            "subject": {"type": "string", "description": "the case number"},
+            "time": {"type": "string", "format": "date-time"}, "datacontenttype": {"const": "application/json"},
+            "county": {"type": "string"}, "category": {"type": "string"},
+            "data": {"type": "object", "required": ["case", "fact"],
+                     "properties": {"case": {"$ref": "#/components/schemas/Case"},
+                                    "fact": {"$ref": f"#/components/schemas/{_name(event_type)}Fact"}}},
+        },
+    }
+
+
+def asyncapi(base_url: str = "") -> dict:
+    """The public events as AsyncAPI 3.0: one channel per type on the ``fengqiao.public`` exchange."""
+    schemas, messages, channels, operations = {"Case": CASE_SCHEMA}, {}, {}, {}
+    exchange = {"name": EXCHANGE, "type": "topic", "durable": True, "autoDelete": False, "vhost": "/"}
+    for event_type in FACTS:
+        name = _name(event_type)
+        fact, models = fact_schema(event_type)
+        schemas |= models | {f"{name}Fact": fact, f"{name}Event": envelope_schema(event_type)}
+        messages[name] = {"name": public_type(event_type), "title": public_type(event_type),
+                          "contentType": CONTENT_TYPE, "payload": {"$ref": f"#/components/schemas/{name}Event"}}
+        channels[event_type] = {
+            "address": public_type(event_type) + ".{county}.{category}",
+            "parameters": {"county": {"description": "the six-digit county code, or unknown"},
+                           "category": {"description": "the case category, or unknown"}},
+            "messages": {name: {"$ref": f"#/components/messages/{name}"}},
+            "bindings": {"amqp": {"is": "routingKey", "exchange": exchange, "bindingVersion": "0.3.0"}},
+        }
+        operations[f"receive{name}"] = {"action": "receive", "channel": {"$ref": f"#/channels/{event_type}"},
+                                        "messages": [{"$ref": f"#/channels/{event_type}/messages/{name}"}]}
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "枫桥 Fengqiao public events", "version": "1.0.0",
+                 "description": "Facts partner agencies may see, as CloudEvents 1.0 in structured mode "
+                                f"({CONTENT_TYPE}): by AMQP on the topic exchange {EXCHANGE} "
+                                "(routing key <type>.<county>.<category>), or by webhooks signed per "
+                                f"Standard Webhooks ({base_url}/api/v1/subscriptions). No personal data."},
+        "defaultContentType": CONTENT_TYPE,
+        "servers": {"rabbitmq": {"host": "fengqiao-rabbitmq:5672", "protocol": "amqp", "protocolVersion": "0.9.1"}},
+        "channels": channels, "operations": operations,
+        "components": {"messages": messages, "schemas": schemas},
+    }

@@ -10,6 +10,7 @@ SERVICES = {
     "mediation": "services.mediation.service:MediationService",
     "followup": "services.followup.service:FollowupService",
     "search": "services.search.service:SearchService",
+    "webhooks": "services.webhooks.service:WebhooksService",
 }
 
 

@@ -15,6 +15,14 @@ DEFAULT_DEADLINES = Path(__file__).parent / "data" / "deadlines.yaml"
 DEFAULT_ACCESS_POLICY = Path(__file__).parent / "data" / "access.yaml"
 
 
+# Public events are structured CloudEvents: the webhooks service's consumer must accept them.
+CLOUDEVENTS_SERIALIZER = {
+    "SERIALIZERS": {"cloudevents": {"encoder": "json.dumps", "decoder": "json.loads",
+                                    "content_type": "application/cloudevents+json", "content_encoding": "utf-8"}},
+    "ACCEPT": ["json", "cloudevents"],
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FQ_", extra="ignore")
 
@@ -52,6 +60,19 @@ class Settings(BaseSettings):
                                                              "outbox is published by the relay")
     outbox_publish_on_commit: bool = Field(True, description="publish right after the commit (false: only the "
                                                              "relay publishes, later and in batches)")
+    webhook_retry_seconds: str = Field("5,300,1800,7200,18000,36000,36000",
+                                       description="waits (s) after each failed webhook attempt; then dead-lettered")
+    webhook_timeout_seconds: float = Field(15.0, gt=0, description="how long a partner has to answer a delivery")
+    webhook_per_subscription: int = Field(4, ge=1, description="deliveries in flight per partner")
+    webhook_disable_after_days: float = Field(5.0, gt=0, description="a partner failing this long is switched off")
+    webhook_allow_private: bool = Field(False, description="let webhooks go to loopback and private addresses "
+                                                           "(tests, an isolated government network)")
+    webhook_scan_seconds: float = Field(1.0, gt=0, description="how often the webhooks service looks for due "
+                                                              "deliveries and retries")
+    rabbit_management_url: str = Field("", description="RabbitMQ's management API, for `fengqiao agencies add`; "
+                                                        "empty: port 15672 of the broker's host")
+    public_source: str = Field("/fengqiao", description="the CloudEvents source of public events, before the "
+                                                        "service's name (e.g. /fengqiao/150100 for a city)")
     access_policy_file: Path = Field(DEFAULT_ACCESS_POLICY, description="roles and their permissions (YAML)")
     auth_secret: str | None = Field(
         None, description="signs staff tokens and keys the API-key digests; empty: generated once and kept "
@@ -84,6 +105,14 @@ class Settings(BaseSettings):
             "FQ_OUTBOX_RELAY_SECONDS": self.outbox_relay_seconds,
             "FQ_OUTBOX_GRACE_SECONDS": self.outbox_grace_seconds,
             "FQ_OUTBOX_PUBLISH_ON_COMMIT": self.outbox_publish_on_commit,
+            "FQ_WEBHOOK_RETRY_SECONDS": self.webhook_retry_seconds,
+            "FQ_WEBHOOK_TIMEOUT_SECONDS": self.webhook_timeout_seconds,
+            "FQ_WEBHOOK_PER_SUBSCRIPTION": self.webhook_per_subscription,
+            "FQ_WEBHOOK_DISABLE_AFTER_DAYS": self.webhook_disable_after_days,
+            "FQ_WEBHOOK_ALLOW_PRIVATE": str(self.webhook_allow_private).lower(),
+            "FQ_WEBHOOK_SCAN_SECONDS": self.webhook_scan_seconds,
+            "FQ_PUBLIC_SOURCE": self.public_source,
+            **CLOUDEVENTS_SERIALIZER,
             **({"FQ_CLOCK_FILE": str(self.clock_file)} if self.clock_file else {}),
         }
 

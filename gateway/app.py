@@ -16,13 +16,25 @@ from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
 from gateway import accounts, audit, problems, submissions
 from gateway.routes import accounts as account_routes
-from gateway.routes import audit_log, cases, followup, health, intake, ledgers, mediation, open311, stats
+from gateway.routes import (
+    audit_log,
+    cases,
+    followup,
+    health,
+    intake,
+    ledgers,
+    mediation,
+    open311,
+    stats,
+    subscriptions,
+)
 from gateway.throttle import SignInThrottle
 
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 # Every router of the API, in the order they are matched; a test checks each route's access declaration.
 ROUTERS = (cases.router, intake.router, open311.router, open311.public, account_routes.router, audit_log.router,
-           ledgers.router, mediation.router, followup.router, stats.router, health.router)
+           ledgers.router, mediation.router, followup.router, stats.router, subscriptions.router,
+           subscriptions.documents, health.router)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from nameko.events import SERVICE_POOL, EventHandler
 from nameko.timer import Timer
 
 from fengqiao.bus import topology
+from fengqiao.bus.topology import PUBLIC_EVENTS  # noqa: F401 (handlers name it as their source)
 from fengqiao.events import InvalidEvent
 from fengqiao.metrics import DEAD_LETTERED, EVENTS_HANDLED, HANDLER_FAILURES
 
@@ -57,11 +58,16 @@ handle_event = ReliableEventHandler.decorator
 
 
 class ScanTimer(Timer):
-    """nameko's timer with its interval from ``FQ_DEADLINE_SCAN_SECONDS`` (tests run it every
-    fraction of a second): how often a service looks for due deadlines, checks and visits."""
+    """nameko's timer with its interval from the config (``FQ_DEADLINE_SCAN_SECONDS`` unless told
+    another key; tests run it every fraction of a second): how often a service looks for due
+    deadlines, checks, visits or deliveries."""
+
+    def __init__(self, interval, key: str = SCAN_SECONDS_KEY, **kwargs):
+        self.key = key
+        super().__init__(interval, **kwargs)
 
     def setup(self):
-        self.interval = float(self.container.config.get(SCAN_SECONDS_KEY, self.interval))
+        self.interval = float(self.container.config.get(self.key, self.interval))
         super().setup()
 
 

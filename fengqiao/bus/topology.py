@@ -19,11 +19,14 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
 DEAD_LETTER_EXCHANGE = "fengqiao.dlx"
 PUBLIC_EXCHANGE = "fengqiao.public"  # CloudEvents for partner agencies (fengqiao.public)
+PUBLIC_EVENTS = "public"  # the "source" a handler names to consume the public exchange
 DEAD_LETTER_QUEUE = "fengqiao.dlq"
 RPC_EXCHANGE = "nameko-rpc"
 
 
 def event_exchange(source_service: str) -> Exchange:
+    if source_service == PUBLIC_EVENTS:
+        return public_exchange()
     # Same parameters as nameko.events.get_event_exchange, or RabbitMQ refuses the redeclare.
     return Exchange(
         f"{source_service}.events", type="topic", durable=True, delivery_mode=PERSISTENT,

@@ -1,6 +1,7 @@
 """Search: keeps the case view every screen and staff member reads. Entrypoints only."""
 from __future__ import annotations
 
+from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
 from fengqiao import public
@@ -20,6 +21,11 @@ class SearchService:
     index = Index()
     clock = Clock()
     emit = Emitter()
+    config = Config()
+
+    @property
+    def public_source(self) -> str:
+        return self.config.get("FQ_PUBLIC_SOURCE", "/fengqiao")
 
     @rpc
     def get_case(self, case_id: str) -> dict | None:
@@ -63,7 +69,7 @@ def _projector(source: str, event_types: tuple[str, ...]):
         event = parse_event(message, kind)
         # The views, counters and the fact's public copy commit together; the index follows.
         folded = self.emit.commit(lambda: readmodel.fold(self.store.case_views, self.store.screen_counters, event),
-                                  events_of=lambda done: public.messages(event, done.changed))
+                                  events_of=lambda done: public.messages(event, done.changed, self.public_source))
         readmodel.index_views(self.index, folded)
 
     project.__name__ = project.__qualname__ = f"project_{source}_events"

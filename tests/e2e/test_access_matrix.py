@@ -151,18 +151,34 @@ REQUESTS = {
     ("POST", "/api/v1/followups/{case_id}/monitoring/checks"): ({}, {}, {"note": "见到张桂兰，情绪稳定"}),
     ("POST", "/api/v1/followups/{case_id}/monitoring/release"): ({}, {}, {"reason": "已化解"}),
     ("GET", "/api/v1/stats"): ({}, {"region": "{region}"}, None),
+    ("POST", "/api/v1/subscriptions"): ({}, {}, {"url": "https://203.0.113.10/hook", "types": ["case.assigned"],
+                                                 "regions": ["{region}"]}),
+    ("GET", "/api/v1/subscriptions"): ({}, {}, None),
+    ("GET", "/api/v1/subscriptions/{subscription_id}"): ({"subscription_id": "no-such-sub"}, {}, None),
+    ("PATCH", "/api/v1/subscriptions/{subscription_id}"): ({"subscription_id": "no-such-sub"}, {}, {"active": False}),
+    ("DELETE", "/api/v1/subscriptions/{subscription_id}"): ({"subscription_id": "no-such-sub"}, {}, None),
+    ("POST", "/api/v1/subscriptions/{subscription_id}/rotate-secret"): ({"subscription_id": "no-such-sub"}, {}, None),
+    ("GET", "/api/v1/subscriptions/{subscription_id}/deliveries"): ({"subscription_id": "no-such-sub"}, {}, None),
+    ("POST", "/api/v1/subscriptions/{subscription_id}/deliveries/{delivery_id}/replay"): (
+        {"subscription_id": "no-such-sub", "delivery_id": "no-such-delivery"}, {}, None),
+    ("POST", "/api/v1/subscriptions/{subscription_id}/replay"): ({"subscription_id": "no-such-sub"}, {},
+                                                                 {"since": "2026-11-01T00:00:00"}),
+    ("GET", "/asyncapi.json"): ({}, {}, None),
     ("GET", "/healthz"): ({}, {}, None),
     ("GET", "/readyz"): ({}, {}, None),
     ("GET", "/metrics"): ({}, {}, None),
 }
 # Operations whose subject lies in a jurisdiction: out of scope they answer 404 (one resource)
 # or 403 (an explicit region filter).
-FILTERS = {("GET", "/api/v1/cases"), ("GET", "/api/v1/exports/cases.xlsx"), ("GET", "/api/v1/stats")}
+FILTERS = {("GET", "/api/v1/cases"), ("GET", "/api/v1/exports/cases.xlsx"), ("GET", "/api/v1/stats"),
+           ("POST", "/api/v1/subscriptions")}
 # Counted per region, so refused to a caller limited to units (they would show other units' cases).
 PER_REGION = {("GET", "/api/v1/stats"), ("GET", "/api/v1/mediations/figures")}
 UNSCOPED = {op for op in REQUESTS if op[1].startswith(("/open311", "/api/v1/admin", "/api/v1/auth", "/healthz",
-                                                      "/readyz", "/metrics", "/api/v1/audit"))} | {
-    ("POST", "/api/v1/cases"), ("POST", "/api/v1/imports"), ("GET", "/api/v1/mediations/figures")}
+                                                      "/readyz", "/metrics", "/api/v1/audit", "/asyncapi",
+                                                      "/api/v1/subscriptions/"))} | {
+    ("POST", "/api/v1/cases"), ("POST", "/api/v1/imports"), ("GET", "/api/v1/mediations/figures"),
+    ("GET", "/api/v1/subscriptions")}
 UNSCOPED |= {op for op in declared() if op[1].startswith("/api/v1/intake/")}
 
 

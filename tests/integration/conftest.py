@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 from fengqiao.bus.topology import declare_topology  # noqa: E402
 from fengqiao.clock import FakeClock  # noqa: E402
 from fengqiao.registry import all_service_classes  # noqa: E402
-from fengqiao.settings import DEFAULT_DIRECTORY  # noqa: E402
+from fengqiao.settings import CLOUDEVENTS_SERIALIZER, DEFAULT_DIRECTORY  # noqa: E402
 
 DELIVERY_LIMIT = 3
 
@@ -25,4 +25,5 @@ def config(rabbit_config, tmp_path):
         "FQ_DIRECTORY_FILE": str(DEFAULT_DIRECTORY),
         "FQ_DELIVERY_LIMIT": DELIVERY_LIMIT,
         "FQ_CLOCK": FakeClock(),
+        **CLOUDEVENTS_SERIALIZER,
     }

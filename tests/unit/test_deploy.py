@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from fengqiao.bus.topology import PUBLIC_EXCHANGE, RPC_EXCHANGE, queue_name, subscriptions
+from fengqiao.bus.topology import PUBLIC_EXCHANGE, RPC_EXCHANGE, event_exchange, queue_name, subscriptions
 from fengqiao.registry import SERVICES, all_service_classes
 
 K8S = Path(__file__).parents[2] / "deploy" / "k8s"
@@ -62,7 +62,7 @@ def test_each_service_may_read_only_its_own_queues_and_publish_only_on_its_own_e
         # Only the read model states public facts: it alone knows each case whole.
         assert bool(own["write"].match(PUBLIC_EXCHANGE)) == (service == "search")
         for source in {s.source_service for s in subs if s.service == service}:
-            assert own["read"].match(f"{source}.events")  # to bind its queues
+            assert own["read"].match(event_exchange(source).name)  # to bind its queues
 
 
 def test_the_gateway_and_the_topology_users_hold_only_what_they_need():
