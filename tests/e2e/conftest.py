@@ -101,14 +101,25 @@ class Platform:
         return done
 
 
+# A healthy broker makes or removes a vhost in well under a second; past this the broker is stuck
+# and the test says so instead of hanging until pytest's timeout.
+VHOST_CALL_SECONDS = 60
+
+
 @pytest.fixture(scope="module")
-def vhost_uri(request, rabbit_manager):
+def vhost_uri(request):
+    """A vhost of the module's own, removed afterwards even when the module's tests failed."""
     amqp = urlparse(request.config.getoption("RABBIT_AMQP_URI"))
     vhost = f"fq_e2e_{uuid.uuid4().hex[:10]}"
-    rabbit_manager.create_vhost(vhost)
-    rabbit_manager.set_vhost_permissions(vhost, amqp.username, ".*", ".*", ".*")
-    yield f"amqp://{amqp.netloc}/{vhost}"
-    rabbit_manager.delete_vhost(vhost)
+    with httpx.Client(base_url=request.config.getoption("RABBIT_API_URI"), timeout=VHOST_CALL_SECONDS,
+                      auth=(amqp.username, amqp.password)) as management:
+        management.put(f"/api/vhosts/{vhost}").raise_for_status()
+        try:
+            management.put(f"/api/permissions/{vhost}/{amqp.username}",
+                           json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+            yield f"amqp://{amqp.netloc}/{vhost}"
+        finally:
+            management.delete(f"/api/vhosts/{vhost}").raise_for_status()
 
 
 def start_platform(tmp: Path, amqp_uri: str, **extra_env: str) -> Platform:
@@ -139,8 +150,12 @@ def start_platform(tmp: Path, amqp_uri: str, **extra_env: str) -> Platform:
         except httpx.HTTPError:
             return False
 
-    wait_until(ready, 60, "gateway ready")
-    platform.leader_key = platform.key("leader", name="市综治中心包案领导")
+    try:
+        wait_until(ready, 60, "gateway ready")
+        platform.leader_key = platform.key("leader", name="市综治中心包案领导")
+    except BaseException:
+        stop_platform(platform)  # a platform that never came up must not outlive its test
+        raise
     return platform
 
 
@@ -153,7 +168,13 @@ def start_clocked_platform(tmp: Path, amqp_uri: str) -> tuple[Platform, FileCloc
 def stop_platform(platform: Platform) -> int:
     if platform.process.poll() is None:
         platform.process.send_signal(signal.SIGINT)
-    return platform.process.wait(timeout=30)
+    try:
+        return platform.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        # The supervisor starts each child in a session of its own: kill them by parent, then it.
+        subprocess.run(["pkill", "-KILL", "-P", str(platform.process.pid)], check=False)
+        platform.process.kill()
+        raise
 
 
 @pytest.fixture(scope="module")
