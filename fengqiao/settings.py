@@ -4,6 +4,7 @@ Every default is chosen so that ``fengqiao up`` works on one machine with a loca
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 
@@ -120,6 +121,20 @@ class Settings(BaseSettings):
         from fengqiao.clock import FileClock, SystemClock
 
         return FileClock(self.clock_file) if self.clock_file else SystemClock()
+
+
+def service_setting(config: Mapping, key: str):
+    """A setting as a service reads it from its nameko config: the value `Settings.nameko_config`
+    put there, or, for containers made in tests with a partial config, the documented default
+    (each default is written once, on its field). ``FQ_DELIVERY_LIMIT`` is ``delivery_limit``."""
+    if key in config:
+        return config[key]
+    return Settings.model_fields[key.removeprefix("FQ_").lower()].default
+
+
+def flag(value) -> bool:
+    """A boolean setting, whether it came as a bool or as the "true"/"false" the config carries."""
+    return str(value).lower() == "true"
 
 
 def load_settings(**overrides) -> Settings:

@@ -19,7 +19,7 @@ from fengqiao.clock import FileClock, SystemClock
 from fengqiao.directory import Directory
 from fengqiao.events import Event
 from fengqiao.search import SearchIndex, open_index
-from fengqiao.settings import DEFAULT_DIRECTORY
+from fengqiao.settings import DEFAULT_DIRECTORY, flag, service_setting
 from fengqiao.store import CollectionSpec, DocumentStore, open_store
 
 STORE_URI_KEY = "FQ_STORE_URI"
@@ -151,9 +151,9 @@ class Emitter(DependencyProvider):
     def setup(self):
         config = self.container.config
         self.publisher = ConfirmedPublisher(config["AMQP_URI"])
-        self.relay_seconds = float(config.get(OUTBOX_RELAY_KEY, 1.0))
-        self.grace_seconds = float(config.get(OUTBOX_GRACE_KEY, 5.0))
-        self.publish_on_commit = str(config.get(OUTBOX_PUBLISH_KEY, "true")).lower() != "false"
+        self.relay_seconds = float(service_setting(config, OUTBOX_RELAY_KEY))
+        self.grace_seconds = float(service_setting(config, OUTBOX_GRACE_KEY))
+        self.publish_on_commit = flag(service_setting(config, OUTBOX_PUBLISH_KEY))
         self._running = False
 
     def start(self):

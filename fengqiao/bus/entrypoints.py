@@ -14,6 +14,7 @@ from fengqiao.bus import topology
 from fengqiao.bus.topology import PUBLIC_EVENTS  # noqa: F401 (handlers name it as their source)
 from fengqiao.events import InvalidEvent
 from fengqiao.metrics import DEAD_LETTERED, EVENTS_HANDLED, HANDLER_FAILURES
+from fengqiao.settings import service_setting
 
 DELIVERY_LIMIT_KEY = "FQ_DELIVERY_LIMIT"
 SCAN_SECONDS_KEY = "FQ_DEADLINE_SCAN_SECONDS"
@@ -36,7 +37,7 @@ class ReliableEventHandler(EventHandler):
         # built with the declared quorum queue before then is enough.
         self.queue = topology.subscription_queue(
             self.source_service, self.event_types, self.container.service_name, self.method_name,
-            int(self.container.config.get(DELIVERY_LIMIT_KEY, 5)),
+            int(service_setting(self.container.config, DELIVERY_LIMIT_KEY)),
         )
 
     def handle_message_processed(self, message, result=None, exc_info=None):
@@ -62,12 +63,12 @@ class ScanTimer(Timer):
     another key; tests run it every fraction of a second): how often a service looks for due
     deadlines, checks, visits or deliveries."""
 
-    def __init__(self, interval, key: str = SCAN_SECONDS_KEY, **kwargs):
+    def __init__(self, key: str = SCAN_SECONDS_KEY, **kwargs):
         self.key = key
-        super().__init__(interval, **kwargs)
+        super().__init__(interval=None, **kwargs)  # known at setup, from the config
 
     def setup(self):
-        self.interval = float(self.container.config.get(self.key, self.interval))
+        self.interval = float(service_setting(self.container.config, self.key))
         super().setup()
 
 

@@ -9,6 +9,7 @@ from fengqiao.bus.entrypoints import handle_event, scan_timer
 from fengqiao.events import parse_event
 from fengqiao.lifecycle import IllegalTransition
 from fengqiao.metrics import CASES_CLOSED, CASES_REOPENED, FOLLOWUPS_DONE
+from fengqiao.settings import service_setting
 from services.followup import followup
 
 EXPECTED = (IllegalTransition,)
@@ -27,7 +28,7 @@ class FollowupService:
         resolved = parse_event(message, "case_resolved")
         self.emit.commit(lambda: followup.plan_visit(self._followup(), resolved))
 
-    @scan_timer(interval=30)
+    @scan_timer()
     def check_due(self):
         now = self.clock.now()
         self.emit.commit(lambda: followup.check_visits(self._followup(), now))
@@ -80,5 +81,5 @@ class FollowupService:
                                                          now=self.clock.now()))
 
     def _followup(self) -> followup.Followup:
-        days = int(self.config.get("FQ_FOLLOWUP_VISIT_DAYS", 7))
+        days = int(service_setting(self.config, "FQ_FOLLOWUP_VISIT_DAYS"))
         return followup.Followup(self.store.followups, self.store.monitoring, self.store.visit_watches, days)

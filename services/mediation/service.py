@@ -10,6 +10,7 @@ from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
 from fengqiao.lifecycle import IllegalTransition
 from fengqiao.metrics import MEDIATIONS_CONCLUDED, MEDIATIONS_OPENED
+from fengqiao.settings import service_setting
 from services.mediation import figures, mediation
 
 EXPECTED = (IllegalTransition, mediation.MediationNotFound, mediation.MediationRefused)
@@ -34,7 +35,7 @@ class MediationService:
         reopened = parse_event(message, "case_reopened")
         mediation.note_reopened(self._mediation(), reopened.case_id, reopened.data.reopen_no)
 
-    @scan_timer(interval=30)
+    @scan_timer()
     def check_deadlines(self):
         self.emit.commit(lambda: mediation.check_deadlines(self._mediation(), self.clock.now()))
 
@@ -122,6 +123,6 @@ class MediationService:
 
     def _mediation(self) -> mediation.Mediation:
         store = self.store
-        target = int(self.config.get("FQ_MEDIATION_TARGET_DAYS", 30))
+        target = int(service_setting(self.config, "FQ_MEDIATION_TARGET_DAYS"))
         return mediation.Mediation(store.mediations, store.mediation_cases, store.mediator_loads,
                                    store.mediation_watches, store.mediation_figures, self.directory, target)

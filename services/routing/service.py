@@ -8,6 +8,7 @@ from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store, answ
 from fengqiao.bus.entrypoints import handle_event, scan_timer
 from fengqiao.events import parse_event
 from fengqiao.metrics import CASES_ASSIGNED
+from fengqiao.settings import service_setting
 from services.routing import assignment, deadlines
 
 EXPECTED = (assignment.RoutingRefused, assignment.CaseNotRouted)
@@ -15,7 +16,7 @@ EXPECTED = (assignment.RoutingRefused, assignment.CaseNotRouted)
 
 class DeadlinePolicy(DependencyProvider):
     def setup(self):
-        path = self.container.config.get("FQ_DEADLINE_POLICY_FILE") or deadlines.DEFAULT_POLICY
+        path = service_setting(self.container.config, "FQ_DEADLINE_POLICY_FILE")
         self.policy = deadlines.Policy.load(path)
 
     def get_dependency(self, worker_ctx):
@@ -52,7 +53,7 @@ class RoutingService:
         self._commit(lambda: assignment.reopen(self._routing(), reopened.case_id, reopened.data.reopen_no,
                                                reopened.data.reason, self.clock.now()))
 
-    @scan_timer(interval=30)
+    @scan_timer()
     def check_deadlines(self):
         self._commit(lambda: assignment.check_deadlines(self._routing(), self.clock.now()))
 

@@ -11,6 +11,7 @@ from fengqiao.clock import CHINA_TZ
 from fengqiao.events import CATALOG, InvalidEvent, parse_event
 from fengqiao.metrics import SEARCH_SECONDS
 from fengqiao.search import CaseQuery, Scope
+from fengqiao.settings import service_setting
 from services.search import counters, projection, queries, readmodel
 
 
@@ -25,7 +26,7 @@ class SearchService:
 
     @property
     def public_source(self) -> str:
-        return self.config.get("FQ_PUBLIC_SOURCE", "/fengqiao")
+        return service_setting(self.config, "FQ_PUBLIC_SOURCE")
 
     @rpc
     def get_case(self, case_id: str) -> dict | None:

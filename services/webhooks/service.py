@@ -21,6 +21,7 @@ from fengqiao.clock import parse_iso
 from fengqiao.events import InvalidEvent
 from fengqiao.metrics import WEBHOOK_ATTEMPTS
 from fengqiao.search import Scope
+from fengqiao.settings import flag, service_setting
 from services.webhooks import deliveries, dispatch, subscriptions
 from services.webhooks.deliveries import WebhookPolicy
 
@@ -36,13 +37,13 @@ class Dispatcher(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        retry = str(config.get(SETTINGS["retry"], "5,300,1800,7200,18000,36000,36000"))
+        retry = str(service_setting(config, SETTINGS["retry"]))
         self.policy = WebhookPolicy(
             retry_seconds=tuple(float(s) for s in retry.split(",") if s.strip()),
-            timeout_seconds=float(config.get(SETTINGS["timeout"], 15)),
-            per_subscription=int(config.get(SETTINGS["slots"], 4)),
-            disable_after=timedelta(days=float(config.get(SETTINGS["disable"], 5))))
-        self.allow_private = str(config.get(SETTINGS["private"], "false")).lower() == "true"
+            timeout_seconds=float(service_setting(config, SETTINGS["timeout"])),
+            per_subscription=int(service_setting(config, SETTINGS["slots"])),
+            disable_after=timedelta(days=float(service_setting(config, SETTINGS["disable"]))))
+        self.allow_private = flag(service_setting(config, SETTINGS["private"]))
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies from the environment: deliveries go where they say
         self.pool = eventlet.GreenPool(256)
@@ -99,7 +100,7 @@ class WebhooksService:
         if wanting:
             self.dispatcher.send_due(wanting)  # at once, not at the next tick
 
-    @scan_timer(interval=1, key="FQ_WEBHOOK_SCAN_SECONDS")
+    @scan_timer(key="FQ_WEBHOOK_SCAN_SECONDS")
     def send_due(self):
         self.dispatcher.send_due()
 
