@@ -1,12 +1,18 @@
 """The Kubernetes manifests parse, every kustomization names files that exist, and every
 process the manifests start is a command this build has."""
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import kubernetes_validate
+import pytest
 import yaml
 
 from fengqiao.bus.topology import PUBLIC_EXCHANGE, RPC_EXCHANGE, event_exchange, queue_name, subscriptions
 from fengqiao.registry import SERVICES, all_service_classes
+from fengqiao.settings import Settings
+from gateway.routes import health
 
 K8S = Path(__file__).parents[2] / "deploy" / "k8s"
 
@@ -100,3 +106,63 @@ def test_the_gateways_database_user_may_only_add_to_the_audit_log():
     for spec in (accounts.API_CLIENTS, accounts.STAFF, accounts.SECRETS, submissions.RECEIPTS, ledgers.IMPORTS):
         assert {"find", "insert", "update"} <= actions[spec.name], spec.name
     assert audit.AUDIT.append_only
+
+
+# Kinds served by operators (RabbitMQ, ECK, MongoDB community, Prometheus): kubernetes-validate
+# holds schemas only for Kubernetes' own kinds, so these get the shape check below instead.
+OPERATOR_GROUPS = {"rabbitmq.com", "elasticsearch.k8s.elastic.co", "mongodbcommunity.mongodb.com",
+                   "monitoring.coreos.com"}
+
+
+def kustomize_build(directory: str) -> list[dict]:
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.skip("kubectl is not installed: the kustomize builds can't be made on this machine")
+    done = subprocess.run([kubectl, "kustomize", str(K8S / directory)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr  # e.g. two documents run together without "---"
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+BUILDS = ["base", "overlays/dev", "overlays/production"]
+
+
+@pytest.mark.parametrize("directory", BUILDS)
+def test_each_build_validates_against_the_kubernetes_schemas(directory):
+    resources = kustomize_build(directory)
+    for resource in resources:
+        name = f"{resource['kind']}/{resource['metadata']['name']}"
+        if resource["apiVersion"].split("/")[0] in OPERATOR_GROUPS:
+            assert resource["metadata"]["namespace"] == "fengqiao" and resource["spec"], name
+            continue
+        try:
+            kubernetes_validate.validate(resource, kubernetes_validate.latest_version(), strict=True)
+        except kubernetes_validate.ValidationError as error:
+            raise AssertionError(f"{directory}: {name}: {error.message} at {list(error.path)}") from None
+    deployments = {r["metadata"]["name"] for r in resources if r["kind"] == "Deployment"}
+    scaled = {r["spec"]["scaleTargetRef"]["name"] for r in resources if r["kind"] == "HorizontalPodAutoscaler"}
+    assert deployments == {"fengqiao-gateway"} | {f"fengqiao-{s}" for s in SERVICES} == scaled
+
+
+@pytest.mark.parametrize("directory", BUILDS)
+def test_images_ports_probes_and_settings_match_the_build(directory):
+    resources = kustomize_build(directory)
+    [config] = [r["data"] for r in resources if r["kind"] == "ConfigMap" and r["metadata"]["name"] == "fengqiao-config"]
+    settings = Settings.model_fields
+    for key in config:
+        assert key.removeprefix("FQ_").lower() in settings, f"ConfigMap key {key} is no setting"
+    Settings(**{k.removeprefix("FQ_").lower(): v for k, v in config.items()})  # and each value is valid
+    probes = {route.path for route in health.router.routes}
+    deployments = [r for r in resources if r["kind"] == "Deployment"]
+    assert len({d["spec"]["template"]["spec"]["containers"][0]["image"] for d in deployments}) == 1
+    for deployment in deployments:
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        for env in container.get("env", []):
+            assert env["name"].removeprefix("FQ_").lower() in settings, f"{env['name']} is no setting"
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        is_gateway = deployment["metadata"]["name"] == "fengqiao-gateway"
+        want = {"http": int(config["FQ_GATEWAY_PORT"])} if is_gateway else {"metrics": int(config["FQ_METRICS_PORT"])}
+        assert ports == want, deployment["metadata"]["name"]
+        for probe in ("readinessProbe", "livenessProbe"):
+            http = container.get(probe, {}).get("httpGet")
+            if http:
+                assert http["port"] in ports and http["path"] in probes, (deployment["metadata"]["name"], probe)
