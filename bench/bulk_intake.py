@@ -1,0 +1,127 @@
+"""The bulk path: 12345 work orders posted in batches of 1,000 through the gateway, until every
+case is registered, assigned and searchable; against a baseline measured in the same run, plain
+confirmed publishing of the same number of report-sized messages, one at a time.
+
+The platform runs as `fengqiao up` runs it (gateway and services processes) on a vhost and data
+directory of its own; "done" is read from the services' own counters on /metrics and from a search.
+
+    .venv/bin/python -m bench.bulk_intake [N]
+"""
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+from kombu import Connection, Exchange, Queue
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import start_platform, stop_platform
+
+MANAGEMENT = "http://127.0.0.1:15672"
+GUEST = ("guest", "guest")
+BATCH = 1000
+COUNTIES = ["150102", "150103", "150104", "150105", "150122", "150502", "150802", "510183"]
+MATTERS = ["卫生间漏水，天花板发霉", "装修噪音扰民，早上七点开始施工", "电梯停运半个月物业不修",
+           "暖气不热室温只有十三度", "公共楼道堆放杂物有消防隐患", "小区门口占道经营影响通行", "物业费上涨未公示",
+           "夜间烧烤油烟扰民"]
+
+
+def orders(n: int) -> list[dict]:
+    """N distinct incidents over three years: each its own matter, estate, building and flat."""
+    start = datetime(2023, 1, 1, 8, 0)
+    return [order(i, start + timedelta(minutes=157 * i)) for i in range(n)]
+
+
+def order(i: int, call_time: datetime) -> dict:
+    flat = f"第{i}号小区{i % 30 + 1}栋{i % 6 + 1}单元{i % 20 + 1}0{i % 4 + 1}室"
+    return {"order_no": f"BENCH{i:08d}", "call_time": call_time.isoformat(), "caller_phone": f"138{i:08d}",
+            "content": f"来电人反映：{flat}{MATTERS[i % len(MATTERS)]}，编号{i}，请尽快处理。", "address": flat,
+            "region_code": COUNTIES[i % len(COUNTIES)]}
+
+
+def vhost() -> str:
+    name = f"fq_bench_{uuid.uuid4().hex[:8]}"
+    httpx.put(f"{MANAGEMENT}/api/vhosts/{name}", auth=GUEST).raise_for_status()
+    httpx.put(f"{MANAGEMENT}/api/permissions/{name}/guest", auth=GUEST,
+              json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    return name
+
+
+def baseline(n: int) -> float:
+    """Report-sized persistent messages, each published and confirmed before the next."""
+    name = vhost()
+    try:
+        body = json.dumps({"data": orders(1)[0], "pad": "x" * 600}, ensure_ascii=False)
+        with Connection(f"amqp://guest:guest@127.0.0.1:5672/{name}",
+                        transport_options={"confirm_publish": True}) as connection:
+            exchange = Exchange("bench", type="topic", durable=True)
+            Queue("bench", exchange, routing_key="#", durable=True)(connection.default_channel).declare()
+            producer = connection.Producer()
+            started = time.perf_counter()
+            for _ in range(n):
+                producer.publish(body, exchange=exchange, routing_key="report", delivery_mode=2,
+                                 content_type="application/json")
+            return n / (time.perf_counter() - started)
+    finally:
+        httpx.delete(f"{MANAGEMENT}/api/vhosts/{name}", auth=GUEST)
+
+
+def counter(metrics: str, name: str) -> float:
+    return sum(sample.value for family in text_string_to_metric_families(metrics)
+               for sample in family.samples if sample.name == name)
+
+
+def bulk(n: int) -> float:
+    name = vhost()
+    platform = start_platform(Path(tempfile.mkdtemp(prefix="fq-bench-bulk-")),
+                              f"amqp://guest:guest@127.0.0.1:5672/{name}", FQ_LOG_LEVEL="WARNING")
+    try:
+        items = orders(n)
+        with platform.client() as client:
+            started = time.perf_counter()
+            for i in range(0, n, BATCH):
+                answer = client.post("/api/v1/intake/hotline_12345/batch", json={"items": items[i:i + BATCH]},
+                                     timeout=120)
+                assert answer.status_code in (200, 201, 202, 207), answer.text
+            posted = time.perf_counter() - started
+            done = wait_done(platform, client, n)
+        elapsed = time.perf_counter() - started
+        print(f"  posted in {posted:.1f} s; {done['received']:.0f} cases and {done['merged']:.0f} merges, "
+              f"{done['assigned']:.0f} assignments, {done['searchable']} searchable after {elapsed:.1f} s")
+        return n / elapsed
+    finally:
+        stop_platform(platform)
+        httpx.delete(f"{MANAGEMENT}/api/vhosts/{name}", auth=GUEST)
+
+
+def wait_done(platform, client: httpx.Client, n: int, limit: float = 3600) -> dict:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        metrics = httpx.get(platform.metrics_url).text
+        figures = {"received": counter(metrics, "fengqiao_cases_received_total"),
+                   "merged": counter(metrics, "fengqiao_reports_merged_total"),
+                   "assigned": counter(metrics, "fengqiao_cases_assigned_total")}
+        if figures["received"] + figures["merged"] >= n and figures["assigned"] >= figures["received"]:
+            page = client.get("/api/v1/cases", params={"limit": 1})
+            if page.status_code == 200 and page.json()["total"] >= figures["received"]:
+                return {**figures, "searchable": page.json()["total"]}
+        time.sleep(0.5)
+    raise TimeoutError(f"{n} reports not all assigned and searchable within {limit} s")
+
+
+def main(n: int = 5000) -> None:
+    base = baseline(n)
+    print(f"{'baseline: confirmed publish, one at a time':46s} {n:7d} messages: {base:8.0f}/s")
+    rate = bulk(n)
+    print(f"{'bulk: batches of 1,000 until assigned + searchable':46s} {n:7d} reports:  {rate:8.0f}/s")
+    print(f"ratio bulk / baseline: {rate / base:.2f}x")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
