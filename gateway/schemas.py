@@ -5,11 +5,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fengqiao.channels import Person, Report
+from fengqiao.channels.base import MAX_TEXT
 from fengqiao.clock import local_time
 from fengqiao.directory import REGION_CODE
 from fengqiao.events import Channel, Level
-from services.intake.channels import Person, Report
-from services.intake.channels.base import MAX_TEXT
 
 
 class CaseSubmission(BaseModel):

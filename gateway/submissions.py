@@ -15,13 +15,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from fengqiao.channels import Report
 from fengqiao.clock import CHINA_TZ, isoformat
 from fengqiao.events import make_event
 from fengqiao.ids import EVENT_NAMESPACE, case_number, new_id
 from fengqiao.store import CollectionSpec, DuplicateKeyError, Index
 from gateway.auth import Caller
 from gateway.bridge import BusUnavailable
-from services.intake.channels import Report
 
 RECEIPTS = CollectionSpec("receipts", [Index(("case_id",), unique=True), Index(("token",))])
 BATCH_MESSAGE_SIZE = 200

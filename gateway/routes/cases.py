@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from fengqiao import labels
+from fengqiao.channels import Report
 from fengqiao.clock import isoformat, local_time
 from fengqiao.directory import REGION_CODE
 from fengqiao.events import Channel
@@ -27,7 +28,6 @@ from gateway.schemas import (
     ReturnRequest,
     UnmergeRequest,
 )
-from services.intake.channels import Report
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 

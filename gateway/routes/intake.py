@@ -7,6 +7,7 @@ annotations of the generated functions.)
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 
+from fengqiao.channels import ADAPTERS, ChannelPayload
 from gateway import submissions
 from gateway.auth import Allowed
 from gateway.bridge import BusUnavailable
@@ -14,7 +15,6 @@ from gateway.calls import RETRY_AFTER_SECONDS, replay_visible
 from gateway.problems import Problem, field_path
 from gateway.routes.cases import accept_one
 from gateway.schemas import Accepted, BatchBody, BatchItem, BatchResult, ItemError
-from services.intake.channels import ADAPTERS, ChannelPayload
 
 router = APIRouter(prefix="/api/v1/intake", tags=["intake"])
 

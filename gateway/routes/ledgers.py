@@ -13,6 +13,7 @@ from fengqiao import labels
 from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
 from fengqiao.events import CHANNELS
 from fengqiao.ids import new_id
+from fengqiao.ledger import LedgerError, parse_ledger
 from fengqiao.privacy import mask_record
 from fengqiao.search import Scope
 from fengqiao.store import CollectionSpec, Index
@@ -22,7 +23,6 @@ from gateway.bridge import BusUnavailable
 from gateway.calls import call, for_caller, not_found
 from gateway.problems import Problem
 from gateway.routes.cases import CaseListFilters, check_filters
-from services.intake.ledger import LedgerError, parse_ledger
 
 log = logging.getLogger("fengqiao.gateway.imports")
 router = APIRouter(tags=["ledgers"])

@@ -13,11 +13,10 @@ from fengqiao import labels
 from fengqiao.clock import isoformat, local_time
 from fengqiao.directory import REGION_CODE
 from fengqiao.privacy import valid_id_number
-from gateway import audit
+from gateway import agreement, audit
 from gateway.auth import Allowed, Caller
 from gateway.calls import call, case_in_scope, for_caller, mediation_in_scope, out_of_scope
 from gateway.problems import Problem
-from services.mediation import document
 
 router = APIRouter(prefix="/api/v1", tags=["mediation"])
 REFUSALS = {"MediationNotFound": 404, "MediationRefused": 422}
@@ -225,9 +224,9 @@ async def agreement_pdf(mediation_id: str, request: Request,
                       current_state=mediation["state"])
     case = await call(state, "search", "get_case", mediation["case_id"])
     try:
-        pdf = await asyncio.to_thread(document.render, mediation, (case or {}).get("number"),
+        pdf = await asyncio.to_thread(agreement.render, mediation, (case or {}).get("number"),
                                       unmasked=caller.may_see_pii, font=state.settings.document_font)
-    except document.FontMissing as exc:
+    except agreement.FontMissing as exc:
         raise Problem(503, "document-font-missing", "缺少中文字体，无法生成协议书", str(exc)) from exc
     filename = f"agreement-{mediation_id}.pdf"
     return Response(pdf, media_type="application/pdf",

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from fengqiao import labels
+from fengqiao.channels import Person, Report
 from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
 from gateway import submissions
 from gateway.auth import API_KEY_HEADER, PUBLIC, Access, Caller, caller_of_key
 from gateway.bridge import BusUnavailable
 from gateway.calls import replay_visible
-from services.intake.channels import Person, Report
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 public = APIRouter(prefix="/open311/v2", tags=["open311"], dependencies=[PUBLIC])

@@ -9,8 +9,8 @@ import pytest
 from kombu import Connection
 
 from fengqiao.bus.topology import queue_name
-from services.intake.channels import ADAPTERS
-from services.intake.channels.__main__ import schema_text
+from fengqiao.channels import ADAPTERS
+from fengqiao.channels.__main__ import schema_text
 from tests.gateway.conftest import DEAD_BROKER, as_role, gateway_client
 
 DOCS = Path(__file__).parents[2] / "docs" / "channels"
@@ -35,7 +35,7 @@ def drain(amqp_uri: str, queue: str) -> list[dict]:
 @pytest.mark.parametrize("channel", sorted(ADAPTERS))
 def test_the_documented_schema_and_example_match_the_code(channel):
     assert (DOCS / f"{channel}.schema.json").read_text(encoding="utf-8") == schema_text(channel), \
-        "run: python -m services.intake.channels"
+        "run: python -m fengqiao.channels"
     report = ADAPTERS[channel].model_validate(example(channel)).to_report()
     assert report.channel == channel and report.text and report.original
 

@@ -5,7 +5,7 @@ import io
 import pytest
 from pypdf import PdfReader
 
-from services.mediation import document
+from gateway import agreement
 
 MEDIATION = {
     "id": "c1-m1", "state": "agreed",
@@ -31,7 +31,7 @@ def text_of(pdf: bytes) -> str:
 
 
 def test_the_agreement_has_every_standard_section_in_chinese():
-    text = text_of(document.render(MEDIATION, "FQ-20261123-000001"))
+    text = text_of(agreement.render(MEDIATION, "FQ-20261123-000001"))
     for section in ("人民调解协议书", "一、人民调解委员会", "二、当事人", "三、纠纷主要事实、争议事项",
                     "四、经调解，各方当事人自愿达成如下协议", "五、履行方式、时限", "六、协议效力",
                     "人民调解员（签名）", "人民调解委员会（印章）"):
@@ -44,13 +44,13 @@ def test_the_agreement_has_every_standard_section_in_chinese():
 
 
 def test_contact_data_is_masked_unless_the_reader_may_see_it():
-    masked = text_of(document.render(MEDIATION))
+    masked = text_of(agreement.render(MEDIATION))
     assert "139****5678" in masked and "13912345678" not in masked and "150525199001011234" not in masked
-    assert "13912345678" in text_of(document.render(MEDIATION, unmasked=True))
+    assert "13912345678" in text_of(agreement.render(MEDIATION, unmasked=True))
 
 
 def test_no_agreement_no_document_and_a_missing_font_is_named(tmp_path):
     with pytest.raises(ValueError, match="has no agreement"):
-        document.render({**MEDIATION, "agreement": None})
-    with pytest.raises(document.FontMissing, match="FQ_DOCUMENT_FONT"):
-        document.render(MEDIATION, font=tmp_path / "none.ttf")
+        agreement.render({**MEDIATION, "agreement": None})
+    with pytest.raises(agreement.FontMissing, match="FQ_DOCUMENT_FONT"):
+        agreement.render(MEDIATION, font=tmp_path / "none.ttf")

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import Field, field_validator
 
-from services.intake.channels.base import (
+from fengqiao.channels.base import (
     ChannelPayload,
     Party,
     Person,

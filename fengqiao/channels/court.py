@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from pydantic import Field, field_validator
 
-from services.intake.channels.base import ChannelPayload, Party, RegionCode, Report, blank_is_invalid, text_field
+from fengqiao.channels.base import ChannelPayload, Party, RegionCode, Report, blank_is_invalid, text_field
 
 
 class CourtReferral(ChannelPayload):

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import Field, field_validator
 
-from services.intake.channels.base import ChannelPayload, Person, RegionCode, Report, blank_is_invalid, text_field
+from fengqiao.channels.base import ChannelPayload, Person, RegionCode, Report, blank_is_invalid, text_field
 
 
 class WalkInVisit(ChannelPayload):

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, HttpUrl, field_validator
 
+from fengqiao.channels.base import ChannelPayload, Person, Report, Strict, blank_is_invalid, text_field
 from fengqiao.directory import REGION_CODE
-from services.intake.channels.base import ChannelPayload, Person, Report, Strict, blank_is_invalid, text_field
 
 
 class Location(Strict):

@@ -20,11 +20,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fengqiao.channels import Person, Report
+from fengqiao.channels.base import MAX_TEXT
 from fengqiao.clock import CHINA_TZ
 from fengqiao.directory import REGION_CODE
 from fengqiao.events import CHANNELS
-from services.intake.channels import Person, Report
-from services.intake.channels.base import MAX_TEXT
 
 # Column header (as offices write it) → field. Several spellings per field.
 HEADERS: dict[str, str] = {

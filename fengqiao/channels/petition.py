@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from services.intake.channels.base import ChannelPayload, Person, RegionCode, Report, blank_is_invalid, text_field
+from fengqiao.channels.base import ChannelPayload, Person, RegionCode, Report, blank_is_invalid, text_field
 
 
 class PetitionItem(ChannelPayload):

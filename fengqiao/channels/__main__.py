@@ -1,4 +1,4 @@
-"""Write docs/channels/<channel>.schema.json from the adapters: ``python -m services.intake.channels``.
+"""Write docs/channels/<channel>.schema.json from the adapters: ``python -m fengqiao.channels``.
 
 A test fails when the committed schemas and the code disagree."""
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from services.intake.channels import ADAPTERS
+from fengqiao.channels import ADAPTERS
 
-DOCS = Path(__file__).parents[3] / "docs" / "channels"
+DOCS = Path(__file__).parents[2] / "docs" / "channels"
 
 
 def schema_text(channel: str) -> str:
