@@ -1,29 +1,92 @@
 """Publishing outbox messages with publisher confirms: ``publish`` returns once RabbitMQ holds
-every message, or raises and the messages stay in the outbox for the relay."""
+every message, or raises and the messages stay in the outbox for the relay.
+
+The confirms are pipelined: every message of a call is sent, then the call waits once for the
+broker to confirm them all (RabbitMQ acks many tags at a time), instead of a round trip per
+message as kombu's ``confirm_publish`` option does.
+"""
 from __future__ import annotations
 
+import time
+
+from amqp import Message as AmqpMessage
 from kombu import Connection
-from kombu.pools import producers
+from kombu.pools import connections
+from kombu.utils.json import dumps
 
 from fengqiao.outbox import JSON, Message
 
 PERSISTENT = 2
-RETRY_POLICY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
+CONFIRM_SECONDS = 30
+
+
+class PublishNotConfirmed(ConnectionError):
+    """The broker refused (nack) or did not confirm a message in time; it may be queued or not."""
+
+
+class Confirms:
+    """The delivery tags of a confirm-mode channel still waiting for the broker's ack."""
+
+    def __init__(self, channel):
+        self.sent = 0
+        self.waiting: set[int] = set()
+        self.refused = False
+        channel.confirm_select()
+        channel.events["basic_ack"].add(self._ack)
+        channel.events["basic_nack"].add(self._nack)
+
+    def sending(self) -> None:
+        self.sent += 1
+        self.waiting.add(self.sent)
+
+    def _ack(self, delivery_tag: int, multiple: bool) -> None:
+        self.waiting -= {t for t in self.waiting if t <= delivery_tag} if multiple else {delivery_tag}
+
+    def _nack(self, delivery_tag: int, multiple: bool, requeue: bool = False) -> None:
+        self.refused = True
+        self._ack(delivery_tag, multiple)
 
 
 class ConfirmedPublisher:
-    def __init__(self, amqp_uri: str):
-        self._connection = Connection(amqp_uri, transport_options={"confirm_publish": True})
+    def __init__(self, amqp_uri: str, confirm_seconds: float = CONFIRM_SECONDS):
+        self._connection = Connection(amqp_uri)
+        self._confirm_seconds = confirm_seconds
 
     def publish(self, messages: list[Message]) -> None:
         if not messages:
             return
-        with producers[self._connection].acquire(block=True) as producer:
-            for message in messages:
-                encoded = {"serializer": "json"} if message.content_type == JSON else {
-                    "content_type": message.content_type, "content_encoding": "utf-8"}
-                producer.publish(message.body, exchange=message.exchange, routing_key=message.routing_key,
-                                 delivery_mode=PERSISTENT, retry=True, retry_policy=RETRY_POLICY, **encoded)
+        with connections[self._connection].acquire(block=True) as connection:
+            try:
+                self._publish_all(connection, messages)
+            except Exception:
+                connection.close()  # a half-confirmed channel is not reused; the next call reconnects
+                raise
+
+    def _publish_all(self, connection: Connection, messages: list[Message]) -> None:
+        connection.ensure_connection(max_retries=3, interval_start=0.2, interval_step=0.5, interval_max=2)
+        channel = connection.default_channel
+        confirms = getattr(channel, "fq_confirms", None) or Confirms(channel)
+        channel.fq_confirms = confirms
+        for message in messages:
+            confirms.sending()
+            channel.basic_publish(self._amqp_message(message), exchange=message.exchange,
+                                  routing_key=message.routing_key)
+        deadline = time.monotonic() + self._confirm_seconds
+        while confirms.waiting:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise PublishNotConfirmed(f"{len(confirms.waiting)} messages not confirmed in time")
+            connection.drain_events(timeout=remaining)
+        if confirms.refused:
+            confirms.refused = False
+            raise PublishNotConfirmed("the broker refused a message (nack)")
+
+    @staticmethod
+    def _amqp_message(message: Message) -> AmqpMessage:
+        # A dict goes out as kombu's json serializer writes it, what nameko's consumers decode.
+        body = dumps(message.body) if message.content_type == JSON else message.body
+        return AmqpMessage(body, content_type=message.content_type, content_encoding="utf-8",
+                           delivery_mode=PERSISTENT)
 
     def close(self) -> None:
         self._connection.release()
