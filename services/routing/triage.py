@@ -111,6 +111,13 @@ def model() -> Models:
     return fit(load_cases())
 
 
+def category_vectors(texts: list[str]) -> np.ndarray:
+    """Category probabilities per text, scaled to unit length (their dot product: same kind of matter)."""
+    models = model()
+    proba = models.category.predict_proba(models.vectorizer.transform([model_text(t) for t in texts]))
+    return proba / np.linalg.norm(proba, axis=1, keepdims=True)
+
+
 def _category(models: Models, row, proba: np.ndarray) -> tuple[str, float, list[str], list[tuple[str, float]]]:
     classes = list(models.category.classes_)
     order = np.argsort(-proba)
