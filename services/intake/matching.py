@@ -69,10 +69,10 @@ class MatchPolicy:
     window: timedelta = timedelta(days=45)
     # Probability of "same incident" from which reports merge; weights per FEATURES. Both fitted
     # on the development groups (python -m services.intake.fit_matcher), the threshold for precision.
-    threshold: float = 0.9
-    intercept: float = -9.239
-    weights: tuple[float, ...] = (3.076, 3.658, 1.319, 2.081, 2.466, 1.245, 2.134, 0.454, 1.957, -0.729, -0.19, -0.004,
-                                  2.274, 3.508, 2.01, -0.389, -0.405, -1.241, -0.12, -0.4, -0.0, 2.092, 3.744)
+    threshold: float = 0.889
+    intercept: float = -9.187
+    weights: tuple[float, ...] = (3.168, 3.766, 1.372, 2.059, 2.443, 1.221, 2.359, 0.549, 2.266, -0.737, -0.161, -0.004,
+                                  2.185, 3.546, 1.973, -0.647, -0.469, -1.579, -0.076, -0.421, -0.0, 2.095, 3.534)
     # Candidates: earlier reports sharing one of a report's rarest matter bigrams, a phone or a place name.
     index_grams: int = 24
 

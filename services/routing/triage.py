@@ -35,6 +35,7 @@ RISK3_THRESHOLD = 0.3
 CATEGORY_FLOOR = 0.3
 
 SCUFFLE = re.compile(r"推搡|推了|动手|扭打|厮打|打架|打起来|打了几|扇了|耳光|冲突|围观|撕扯|拉扯")
+PLACE = re.compile(r"[\u4e00-\u9fa5]{1,4}?(市|区|县|旗|街道|镇|乡|苏木|社区|嘎查)")
 WORDLIKE = re.compile(r"^[\u4e00-\u9fff]{2,}$")
 REPEAT = re.compile(r"第\s*([3-9]|[1-9]\d|[三四五六七八九十])\s*[次回]|"
                     r"反映了?\s*([3-9]|[三四五六七八九]|好几)\s*[次回]|([3-9]|[三四五六七八九])次(信访|到访|反映)")
@@ -68,8 +69,13 @@ def normalize(text: str) -> str:
 
 
 def model_text(text: str) -> str:
-    """What the models read: simplified, harmless idioms (笑死, 杀价 …) blanked so no n-gram of theirs counts."""
-    return blank_harmless(normalize(text))
+    """What the models read: simplified, harmless idioms (笑死, 杀价 …) blanked so no n-gram of theirs
+    counts, and place names cut to their kind (临河区 → 区): where a case happens says nothing of its risk."""
+    return _places_cut(blank_harmless(normalize(text)))
+
+
+def _places_cut(text: str) -> str:
+    return PLACE.sub(r"\1", text)
 
 
 def load_cases(path: Path = TRAINING_DATA) -> list[dict]:
@@ -84,13 +90,14 @@ class Models:
     category: object
     risk3: object
     names: list[str]
+    quotable: np.ndarray  # per n-gram: two or more Han characters, worth quoting as evidence
 
     def evidence(self, row: tuple[np.ndarray, np.ndarray], weights: np.ndarray, count: int = 3) -> list[str]:
-        """The n-grams of one TF-IDF row (indices, values) that pushed hardest towards a class."""
+        """The quotable n-grams of one TF-IDF row (indices, values) that pushed hardest towards a class."""
         indices, values = row
-        contributions = values * weights[indices]
-        grams = (self.names[indices[i]] for i in np.argsort(-contributions)[:20] if contributions[i] > 0)
-        return [g for g in grams if len(g) > 1 and WORDLIKE.match(g)][:count]
+        contributions = np.where(self.quotable[indices], values * weights[indices], 0.0)
+        top = np.argsort(-contributions)[:count]
+        return [self.names[indices[i]] for i in top if contributions[i] > 0]
 
 
 def fit(rows: list[dict]) -> Models:
@@ -103,7 +110,8 @@ def fit(rows: list[dict]) -> Models:
     category = LogisticRegression(C=20, max_iter=1000).fit(matrix, [r["category"] for r in rows])
     risk3 = LogisticRegression(C=10, max_iter=1000, class_weight="balanced").fit(
         matrix, [r["risk"] == 3 for r in rows])
-    return Models(vectorizer, category, risk3, vectorizer.get_feature_names_out().tolist())
+    names = vectorizer.get_feature_names_out().tolist()
+    return Models(vectorizer, category, risk3, names, np.array([bool(WORDLIKE.match(n)) for n in names]))
 
 
 @lru_cache(maxsize=1)
@@ -175,8 +183,8 @@ def _grade2(text: str, signals: Signals, people: int) -> tuple[int, list[str]]:
 def triage_many(items: list[tuple[str, Signals]], models: Models | None = None) -> list[Triage]:
     """Batched: one vectorisation and one prediction per model for the whole batch."""
     models = models or model()
-    texts = [model_text(text) for text, _ in items]
-    matrix = models.vectorizer.transform(texts)
+    texts = [blank_harmless(normalize(text)) for text, _ in items]
+    matrix = models.vectorizer.transform([_places_cut(t) for t in texts])  # the rules read the names
     categories = models.category.predict_proba(matrix)
     positive = list(models.risk3.classes_).index(True)
     risks = models.risk3.predict_proba(matrix)[:, positive]
