@@ -69,10 +69,10 @@ class MatchPolicy:
     window: timedelta = timedelta(days=45)
     # Probability of "same incident" from which reports merge; weights per FEATURES. Both fitted
     # on the development groups (python -m services.intake.fit_matcher), the threshold for precision.
-    threshold: float = 0.889
-    intercept: float = -9.187
-    weights: tuple[float, ...] = (3.168, 3.766, 1.372, 2.059, 2.443, 1.221, 2.359, 0.549, 2.266, -0.737, -0.161, -0.004,
-                                  2.185, 3.546, 1.973, -0.647, -0.469, -1.579, -0.076, -0.421, -0.0, 2.095, 3.534)
+    threshold: float = 0.846
+    intercept: float = -9.168
+    weights: tuple[float, ...] = (3.239, 3.844, 1.402, 2.001, 2.383, 1.216, 2.447, 0.64, 2.344, -0.704, -0.165, -0.004,
+                                  2.158, 3.667, 2.056, -0.723, -0.541, -1.744, -0.114, -0.36, -0.0, 2.131, 3.313)
     # Candidates: earlier reports sharing one of a report's rarest matter bigrams, a phone or a place name.
     index_grams: int = 24
 

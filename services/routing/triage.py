@@ -1,6 +1,6 @@
 """Triage: a category (14 codes) and a risk grade (1–3) for every case, with the reasons.
 
-One character n-gram TF-IDF (1–3 characters, on the text folded to simplified Chinese) feeds
+One character n-gram TF-IDF (1–2 characters, on the text folded to simplified Chinese) feeds
 two logistic regressions fitted at first use on our own labelled cases
 (``fengqiao/data/triage_cases.jsonl``, rebuilt by ``python -m services.routing.corpus``):
 
@@ -31,7 +31,7 @@ from services.routing.danger import blank_harmless, findings
 TRAINING_DATA = Path(__file__).parents[2] / "fengqiao" / "data" / "triage_cases.jsonl"
 CATEGORIES = tuple(labels.CATEGORIES)
 # Set on the development set's cross-validation (tests/unit/test_triage_evaluation.py prints it).
-RISK3_THRESHOLD = 0.3
+RISK3_THRESHOLD = 0.25
 CATEGORY_FLOOR = 0.3
 
 SCUFFLE = re.compile(r"推搡|推了|动手|扭打|厮打|打架|打起来|打了几|扇了|耳光|冲突|围观|撕扯|拉扯")
@@ -105,7 +105,7 @@ def fit(rows: list[dict]) -> Models:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2, dtype=np.float32)
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True, min_df=2, dtype=np.float32)
     matrix = vectorizer.fit_transform([model_text(r["text"]) for r in rows])
     category = LogisticRegression(C=20, max_iter=1000).fit(matrix, [r["category"] for r in rows])
     risk3 = LogisticRegression(C=10, max_iter=1000, class_weight="balanced").fit(

@@ -73,7 +73,8 @@ def test_development_groups_cross_validated():
         found = counts([rows[i] for i in held], matching.cluster([signed[i] for i in held], policy))
         total = {key: total[key] + found[key] for key in total}
     figures = report(f"development groups, {FOLDS}-fold cross-validated", rows, total)
-    assert figures["precision"] >= 0.85 and figures["lookalike_rate"] <= 0.1
+    # A guard against regressions, well below the aims (precision 0.95, recall 0.90, look-alikes 2 %).
+    assert figures["precision"] >= 0.8 and figures["lookalike_rate"] <= 0.15
 
 
 def test_frozen_test_groups():
