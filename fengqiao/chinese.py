@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from functools import lru_cache
 
 import cn2an
@@ -26,7 +27,9 @@ def arabic(text: str) -> str:
     if not CHINESE_NUMERAL.search(text):
         return text  # cn2an is slow, and most texts have nothing for it to do
     try:
-        return cn2an.transform(text, "cn2an")
+        with warnings.catch_warnings():  # it warns on every range it cannot read (三四十, 五六万)
+            warnings.simplefilter("ignore")
+            return cn2an.transform(text, "cn2an")
     except (ValueError, KeyError):  # cn2an refuses some odd mixes; keep the digits we have
         return text
 
@@ -36,8 +39,12 @@ AMOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:多|余)?\s*(万|千)?\s*(?:元|块�
                     r"|(\d+(?:\.\d+)?)\s*(?:多|余)?万(?![\d人户名个])")
 # cn2an writes 十二万 as 120000 with no unit after it: a sum when a money verb precedes it.
 BARE_SUM = re.compile(r"(?:赔|借|欠|要|付|花|骗|损失|垫付|拖欠)了?\s*(\d{4,}(?:\.\d+)?)(?![\d.])")
-# 二十多名工人, 10余户牧民, 6名投资人, 二十来个人: a number, then a classifier for people.
-HEADCOUNT = re.compile(r"(\d+)\s*(?:余|多|来)?\s*(?:名|位|户|个人|人)")
+# People counted either way: 二十多名工人, 10余户牧民, 十几个人, 三四十人, 上百人, 30余人. Read on
+# the text as written (not after ``arabic``), so the Chinese forms cn2an refuses still count.
+HEADCOUNT = re.compile(r"(?<![\d.])(\d+|[一二两三四五六七八九十百千几数]+)\s*(?:余|多|来|几)?\s*"
+                       r"(?:名|位|户|个人|口人|号人|人|个(?=村民|牧民|工人|业主|家长|家属|学生|老人|储户|群众|居民|员工))")
+CN_DIGIT = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "几": 1, "数": 1}
+CN_UNIT = {"十": 10, "百": 100, "千": 1000}
 MULTIPLIER = {"万": 10_000, "千": 1_000, None: 1}
 
 
@@ -58,11 +65,22 @@ def amounts_in(digits: str) -> list[float]:
     return [round(v, 2) for v in dict.fromkeys(values)]
 
 
+def small_number(numeral: str) -> int:
+    """A count in Chinese numerals, read as its lower bound: 十几 → 11, 三四十 → 30, 百 → 100."""
+    if numeral.isdigit():
+        return int(numeral)
+    total = current = 0
+    previous_digit = False
+    for char in numeral:
+        if char in CN_UNIT:
+            total += (current or 1) * CN_UNIT[char]
+            current, previous_digit = 0, False
+        elif not previous_digit:  # 三四十: a range; its first digit is the lower bound
+            current, previous_digit = CN_DIGIT[char], True
+    return total + current
+
+
 def headcount(text: str) -> int | None:
-    """The largest number of people a report mentions (二十多名工人, 10余户牧民)."""
-    return headcount_in(arabic(text))
-
-
-def headcount_in(digits: str) -> int | None:
-    counts = [int(n) for n in HEADCOUNT.findall(digits)]
+    """The largest number of people a report mentions (二十多名工人, 10余户牧民, 十几个人)."""
+    counts = [small_number(n) for n in HEADCOUNT.findall(text)]
     return max(counts) if counts else None

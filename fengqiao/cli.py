@@ -159,14 +159,16 @@ def recount() -> None:
 @main.command("triage")
 @click.option("--batch", default=1000, show_default=True, help="cases classified together")
 def triage_cases(batch: int) -> None:
-    """Triage JSON lines {"id","channel","text"} from stdin; writes {"id","category","risk","reasons"}."""
+    """Triage JSON lines {"id","channel","text"} from stdin; writes {"id","category","risk","reasons",
+    "confidence","candidates"} (candidates: the top three categories when the category is uncertain)."""
     from services.routing.triage import Signals, triage_many
 
     def flush(rows: list[dict]) -> None:
         results = triage_many([(r["text"], Signals(channel=r.get("channel") or "hotline_12345")) for r in rows])
         for row, result in zip(rows, results, strict=True):
             click.echo(json.dumps({"id": row.get("id"), "category": result.category, "risk": result.risk,
-                                   "reasons": result.reasons}, ensure_ascii=False))
+                                   "reasons": result.reasons, "confidence": result.confidence,
+                                   "candidates": [list(c) for c in result.candidates]}, ensure_ascii=False))
 
     pending: list[dict] = []
     for number, line in enumerate(sys.stdin, start=1):

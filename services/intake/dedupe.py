@@ -34,12 +34,15 @@ class ReportLine:
 
 def signatures(lines: list[ReportLine], directory: Directory) -> list[matching.Signature]:
     placements = RegionResolver(directory).place_many([(None, line.address) for line in lines])
+    kinds = matching.matter_kinds([line.text for line in lines]) if lines else []
     result = []
-    for line, placement in zip(lines, placements, strict=True):
+    for line, placement, kind in zip(lines, placements, kinds, strict=True):
         cleaned = clean(line.text, line.caller_phone)
         phones = list(dict.fromkeys([*phone_field(line.caller_phone), *cleaned.phones]))
-        result.append(matching.signature(line.text, line.address, phones, placement.region_code,
-                                         cleaned.amounts, line.reported_at))
+        # A county outside the deployment's directory is a misreading of a vague address (托县 → 重庆).
+        region = placement.region_code if directory.region(placement.region_code) else None
+        result.append(matching.signature(line.text, line.address, phones, region,
+                                         cleaned.amounts, line.reported_at, kind))
     return result
 
 

@@ -1,66 +1,87 @@
 """Do two reports describe the same incident? The matcher behind 重复诉求并单.
 
-It weighs four signals and explains each decision:
+The same incident is the same matter at the same place, near in time, across channels and
+wording. Each signal survives paraphrase and each decision is explained:
 
-- text: cosine similarity of character bigrams after folding to simplified Chinese and
-  arabic numerals, with the operators' boilerplate (来电人反映, 请求协调处理 …) weighted down.
-  Bigrams are what the search index uses too; they survive rewording better than words do
-  and need no dictionary for place names.
-- phone: the same caller (exact, or compatible with a masked number such as 139****0001).
-- place: the same county is required when both are known; the same village, building or
-  site adds evidence; different flats of one building, or different named sites (工地, 小区 …),
-  rule a merge out however alike the words are.
-- time: reports further apart than the window (default 30 days) are never merged.
+- matter: cosine of character bigrams weighted by rarity (IDF over the shipped corpus of
+  complaints, so template words weigh little), read after place names, numbers and the
+  operators' boilerplate are taken out: a shared compound name is the place's evidence, not
+  the matter's;
+- place: the same building and flat (an address's or one the text names: 6号楼3单元1102,
+  5-2-601) or the same named site; one building with different flats rules a merge out;
+- kind: the agreement of the two texts' category distributions from the triage model (a
+  leak and a barking dog at one compound are different kinds of matter); every piece of
+  evidence below counts alone and again gated by it;
+- the people: the same caller (exact or masked phone), the same surnames (赵某, 王女士);
+- amounts and time: the same sum; reports further apart than the window are never merged.
 
-The weights and threshold are policy (``MatchPolicy``), tuned on the labelled set in
-``tests/data/dedupe_reports.jsonl``, whose evaluation a test prints.
+The signals are combined by a logistic regression whose weights (``MatchPolicy``) are fitted
+on the development groups by ``python -m services.intake.fit_matcher``; its evaluation, grouped
+cross-validation on those groups and the frozen test groups apart, is printed by
+tests/unit/test_dedupe_evaluation.py.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
+from pathlib import Path
 
 from fengqiao.chinese import arabic, simplify
 from fengqiao.clock import parse_iso
 
+BACKGROUND = Path(__file__).parents[2] / "fengqiao" / "data" / "triage_cases.jsonl"
 # Words every operator writes; they say nothing about which incident it is.
 BOILERPLATE = (
     "来电人", "来访人", "报警人", "信访人", "网格员", "市民", "居民", "业主", "来电", "来访", "报告",
     "走访时", "走访", "反映", "请求", "要求", "希望", "尽快", "相关部门", "部门", "协调", "处理",
     "解决", "问题", "多次", "至今", "一直", "帮忙", "帮助", "再次", "协商", "未果", "无果", "沟通",
-    "严重", "影响", "情况", "现在", "已经", "目前", "其", "称", "说", "的", "了",
+    "严重", "影响", "情况", "现在", "已经", "目前", "诉求", "其", "称", "说", "的", "了",
 )
-PUNCTUATION = re.compile(r"[\s\W_]+", re.UNICODE)
-BUILDING = re.compile(r"(\d+)\s*(?:号楼|栋|幢)")
-FLAT = re.compile(r"(?:单元|号楼|栋)?\s*(\d{3,4})(?:室|号房)?")
+PUNCTUATION = re.compile(r"[\s\W_\d]+", re.UNICODE)
+# Place names: administrative units and named compounds (新城区, 清泉街社区, 馨和园小区 …).
+PLACE_NAME = re.compile(r"[\u4e00-\u9fa5]{1,3}?"
+                        r"(?:省|市|区|县|旗|街道|镇|乡|苏木|社区|村|嘎查|小区|花园|家园|大厦|公寓)")
+BUILDING = re.compile(r"(\d+)\s*(?:号楼|栋|幢|号院)|(?<![\d-])(\d+)-\d+-\d{3,4}(?!\d)")
+FLAT = re.compile(r"(?:单元|号楼|栋|幢|楼上|楼下|对门|隔壁|\d-)\s*(\d{3,4})(?![\d年元块万])"
+                  r"|(?<![\d.])(\d{3,4})\s*(?:室|户|号房|住户|业主|房间)")
 # A named site: up to four characters before a chain of site words (锦绣花园小区工地 → 锦绣),
 # cut at the last character that cannot be part of a name (在, 区, 某 …).
 SITE = re.compile(r"([\u4e00-\u9fa5]{2,4})(?:小区|工地|项目|花园|家园|市场|学校|医院|广场|商场|烧烤城|店|厂)+")
 NOT_IN_NAME = re.compile(r".*[在的了是和与及区市县旗镇乡街道村路号楼某称映说其到人家门店]")
+# A named village or pasture (白音他拉嘎查, 西湖村), cut like a site name.
+VILLAGE = re.compile(r"([\u4e00-\u9fa5]{2,4})(?:嘎查|村)(?![民委里子口务])")
+SURNAME = re.compile(r"([\u4e00-\u9fa5])(?:某某|某|女士|先生|师傅|老板|大爷|大妈|阿姨|老师|医生)")
 PHONE_DIGITS = re.compile(r"\d")
+
+
+EVIDENCE = ("phone", "building", "flat", "site", "site_conflict", "village", "amount", "surname", "near")
+# The texts' similarity, the kind of matter, each piece of evidence alone and gated by the kind.
+FEATURES = ("matter", "overlap", "kind", "matter_kind", "overlap_kind", *EVIDENCE, *(f"{e}_kind" for e in EVIDENCE))
 
 
 @dataclass(frozen=True)
 class MatchPolicy:
-    window: timedelta = timedelta(days=30)
-    threshold: float = 0.5
-    # Below this the texts share almost nothing: the same caller at the same address may well
-    # be reporting a second matter.
-    min_text: float = 0.1
-    phone_weight: float = 0.4
-    place_weight: float = 0.25
-    amount_weight: float = 0.15
+    window: timedelta = timedelta(days=45)
+    # Probability of "same incident" from which reports merge; weights per FEATURES. Both fitted
+    # on the development groups (python -m services.intake.fit_matcher), the threshold for precision.
+    threshold: float = 0.846
+    intercept: float = -9.168
+    weights: tuple[float, ...] = (3.239, 3.844, 1.402, 2.001, 2.383, 1.216, 2.447, 0.64, 2.344, -0.704, -0.165, -0.004,
+                                  2.158, 3.667, 2.056, -0.723, -0.541, -1.744, -0.114, -0.36, -0.0, 2.131, 3.313)
+    # Candidates: earlier reports sharing one of a report's rarest matter bigrams, a phone or a place name.
+    index_grams: int = 24
 
 
 @dataclass(frozen=True)
 class Signature:
     """What the matcher needs of a report, computed once."""
 
-    bigrams: Counter
+    bigrams: dict[str, float]  # matter bigrams, weighted by rarity
     phones: frozenset[str]
     region_code: str | None
     buildings: frozenset[str]
@@ -68,24 +89,32 @@ class Signature:
     sites: frozenset[str]
     amounts: frozenset[float]
     reported_at: datetime | None
+    surnames: frozenset[str] = frozenset()
+    villages: frozenset[str] = frozenset()
+    kind: tuple[float, ...] = ()  # the matter's category distribution (unit length) from the triage model
 
     def to_basis(self) -> dict:
         """A JSON form to keep beside a case's reports, so candidates are not re-analysed."""
-        return {"bigrams": dict(self.bigrams), "phones": sorted(self.phones), "region_code": self.region_code,
+        return {"bigrams": self.bigrams, "phones": sorted(self.phones), "region_code": self.region_code,
                 "buildings": sorted(self.buildings), "flats": sorted(self.flats), "sites": sorted(self.sites),
-                "amounts": sorted(self.amounts),
+                "amounts": sorted(self.amounts), "surnames": sorted(self.surnames),
+                "villages": sorted(self.villages), "kind": list(self.kind),
                 "reported_at": self.reported_at.isoformat() if self.reported_at else None}
 
     @cached_property
     def norm(self) -> float:
         return math.sqrt(sum(v * v for v in self.bigrams.values()))
 
+    def rarest(self, count: int) -> list[str]:
+        return sorted(self.bigrams, key=self.bigrams.get, reverse=True)[:count]
+
     @classmethod
     def from_basis(cls, basis: dict) -> Signature:
         return cls(
-            bigrams=Counter(basis["bigrams"]), phones=frozenset(basis["phones"]), region_code=basis["region_code"],
+            bigrams=dict(basis["bigrams"]), phones=frozenset(basis["phones"]), region_code=basis["region_code"],
             buildings=frozenset(basis["buildings"]), flats=frozenset(basis["flats"]), sites=frozenset(basis["sites"]),
-            amounts=frozenset(basis["amounts"]),
+            amounts=frozenset(basis["amounts"]), surnames=frozenset(basis.get("surnames", ())),
+            villages=frozenset(basis.get("villages", ())), kind=tuple(basis.get("kind", ())),
             reported_at=parse_iso(basis["reported_at"]) if basis["reported_at"] else None,
         )
 
@@ -105,45 +134,93 @@ class Match:
     veto: str | None = None
 
 
-def normalize(text: str) -> str:
-    text = arabic(simplify(text or ""))
+def matter_text(text: str, address: str | None = None) -> str:
+    """The text with boilerplate, place names, the address's own words and numbers taken out."""
+    text = simplify(text or "")
+    for part in re.findall(r"[\u4e00-\u9fa5]{2,}", simplify(address or "")):
+        text = text.replace(part, " ")
+    text = PLACE_NAME.sub(" ", text)
     for phrase in BOILERPLATE:
         text = text.replace(phrase, " ")
     return PUNCTUATION.sub(" ", text)
 
 
-def bigrams(text: str) -> Counter:
-    grams: Counter = Counter()
-    for chunk in normalize(text).split():
-        if len(chunk) == 1:
-            continue
-        grams.update(chunk[i:i + 2] for i in range(len(chunk) - 1))
-    return grams
+def _grams(text: str) -> list[str]:
+    return [chunk[i:i + 2] for chunk in text.split() for i in range(len(chunk) - 1)]
+
+
+@lru_cache(maxsize=1)
+def rarity() -> tuple[dict[str, float], float]:
+    """IDF of matter bigrams over the shipped corpus of complaints, and the IDF of an unseen bigram."""
+    rows = [json.loads(line) for line in BACKGROUND.read_text(encoding="utf-8").splitlines() if line.strip()]
+    df: Counter = Counter()
+    for row in rows:
+        df.update(set(_grams(matter_text(row["text"]))))
+    n = len(rows)
+    return {g: math.log((n + 1) / (c + 1)) + 1 for g, c in df.items()}, math.log(n + 1) + 1
+
+
+def bigrams(text: str, address: str | None = None) -> dict[str, float]:
+    idf, unseen = rarity()
+    counts = Counter(_grams(matter_text(text, address)))
+    return {g: round((1 + math.log(c)) * idf.get(g, unseen), 3) for g, c in counts.items()}
 
 
 def cosine(a: Signature, b: Signature) -> float:
     if not a.norm or not b.norm:
         return 0.0
     small, large = sorted((a.bigrams, b.bigrams), key=len)
-    dot = sum(count * large[gram] for gram, count in small.items() if gram in large)
+    dot = sum(weight * large[gram] for gram, weight in small.items() if gram in large)
     return dot / (a.norm * b.norm)
 
 
+def overlap(a: Signature, b: Signature) -> float:
+    """The rarity-weighted share of the shorter report's matter that the other one also says."""
+    small, large = sorted((a.bigrams, b.bigrams), key=len)
+    total = sum(small.values())
+    return sum(w for g, w in small.items() if g in large) / total if total else 0.0
+
+
+def _names(pattern: re.Pattern, place_text: str) -> set[str]:
+    names = {NOT_IN_NAME.sub("", name) for name in pattern.findall(place_text)}
+    return {name for name in names if len(name) >= 2}
+
+
+def _contained(a: frozenset[str], b: frozenset[str]) -> list[str]:
+    """Names both mention; a name cut a little wider in one report (业园化工) still counts."""
+    return sorted({min(x, y, key=len) for x in a for y in b if x in y or y in x})
+
+
+def _flats(place_text: str) -> set[str]:
+    return {x or y for x, y in FLAT.findall(place_text)}
+
+
 def signature(text: str, address: str | None, phones: list[str], region_code: str | None,
-              amounts: list[float], reported_at: str | datetime | None) -> Signature:
+              amounts: list[float], reported_at: str | datetime | None,
+              kind: tuple[float, ...] | None = None) -> Signature:
+    """``kind``: the text's category distribution when the caller has it batched (else computed here)."""
     place_text = arabic(simplify(f"{address or ''} {text}"))
-    sites = {NOT_IN_NAME.sub("", name) for name in SITE.findall(place_text)}
     when = parse_iso(reported_at) if isinstance(reported_at, str) else reported_at
     return Signature(
-        bigrams=bigrams(text),
-        phones=frozenset(PHONE_DIGITS.sub(lambda m: m.group(0), p) for p in phones if p),
+        bigrams=bigrams(text, address),
+        phones=frozenset(p for p in phones if p),
         region_code=region_code,
-        buildings=frozenset(BUILDING.findall(place_text)),
-        flats=frozenset(FLAT.findall(re.sub(r"\d+\s*(?:号楼|栋|幢|单元)", " ", place_text))),
-        sites=frozenset(name for name in sites if len(name) >= 2),
+        buildings=frozenset(x or y for x, y in BUILDING.findall(place_text)),
+        flats=frozenset(_flats(place_text)),
+        sites=frozenset(_names(SITE, place_text)),
         amounts=frozenset(a for a in amounts if a >= 1000),
         reported_at=when,
+        surnames=frozenset(SURNAME.findall(simplify(text or ""))),
+        villages=frozenset(_names(VILLAGE, place_text)),
+        kind=kind if kind is not None else matter_kinds([text])[0],
     )
+
+
+def matter_kinds(texts: list[str]) -> list[tuple[float, ...]]:
+    """The kind of matter each text tells, as the triage category model reads it."""
+    from services.routing.triage import category_vectors
+
+    return [tuple(round(float(v), 4) for v in row) for row in category_vectors(texts)]
 
 
 def phones_compatible(a: str, b: str) -> bool:
@@ -155,8 +232,7 @@ def phones_compatible(a: str, b: str) -> bool:
 
 
 def shared_sites(a: Signature, b: Signature) -> list[str]:
-    """Site names both mention; a name cut a little wider in one report (业园化工) still counts."""
-    return sorted({min(x, y, key=len) for x in a.sites for y in b.sites if x in y or y in x})
+    return _contained(a.sites, b.sites)
 
 
 def _veto(a: Signature, b: Signature, policy: MatchPolicy) -> str | None:
@@ -165,45 +241,62 @@ def _veto(a: Signature, b: Signature, policy: MatchPolicy) -> str | None:
         return f"相隔{days}天，超出{policy.window.days}天合并窗口"
     if a.region_code and b.region_code and a.region_code[:6] != b.region_code[:6]:
         return f"属地不同（{a.region_code[:6]} / {b.region_code[:6]}）"
-    if a.buildings & b.buildings and a.flats and b.flats and not a.flats & b.flats:
-        return f"同楼不同户（{'/'.join(sorted(a.flats))} 与 {'/'.join(sorted(b.flats))}）"
-    if a.sites and b.sites and not shared_sites(a, b):
-        return f"不同地点（{'/'.join(sorted(a.sites))} 与 {'/'.join(sorted(b.sites))}）"
+    if a.buildings and b.buildings and not a.buildings & b.buildings:
+        return f"不同楼栋（{'/'.join(sorted(a.buildings))} 与 {'/'.join(sorted(b.buildings))}）"
+    if a.villages and b.villages and not _contained(a.villages, b.villages):
+        return f"不同村（{'/'.join(sorted(a.villages))} 与 {'/'.join(sorted(b.villages))}）"
+    if a.flats and b.flats and not a.flats & b.flats:
+        return f"不同住户（{'/'.join(sorted(a.flats))} 与 {'/'.join(sorted(b.flats))}）"
     return None
 
 
-def _place(a: Signature, b: Signature) -> Signal | None:
-    if a.buildings & b.buildings:
-        return Signal("place", 1.0, "同一楼栋")
-    if shared_sites(a, b):
-        return Signal("place", 1.0, f"同一地点（{'/'.join(shared_sites(a, b))}）")
-    if a.region_code and b.region_code and len(a.region_code) >= 12 and a.region_code[:12] == b.region_code[:12]:
-        return Signal("place", 0.6, "同一村（社区）")
-    return None
+def features(a: Signature, b: Signature, policy: MatchPolicy = MatchPolicy()) -> tuple[list[float], list[Signal]]:
+    """The pair's value per FEATURES, and the signals that explain the non-zero ones."""
+    matter = cosine(a, b)
+    signals = [Signal("matter", round(matter, 3), f"事项相似度 {matter:.2f}")]
+    phone = any(phones_compatible(x, y) for x in a.phones for y in b.phones)
+    sites = shared_sites(a, b)
+    raw = { "phone": float(phone), "building": float(bool(a.buildings & b.buildings)),
+        "flat": float(bool(a.flats & b.flats)), "site": float(bool(sites)),
+        "site_conflict": float(bool(a.sites and b.sites and not sites)),
+        "village": float(bool(a.region_code and b.region_code and len(a.region_code) >= 12
+                              and a.region_code[:12] == b.region_code[:12])),
+        "amount": float(bool(a.amounts & b.amounts)), "surname": float(bool(a.surnames & b.surnames)),
+        "near": 0.0,
+    }
+    if a.reported_at and b.reported_at:
+        hours = abs(a.reported_at - b.reported_at).total_seconds() / 3600
+        raw["near"] = max(0.0, 1 - hours / (policy.window.days * 24))
+        signals.append(Signal("time", round(raw["near"], 3), f"相隔{hours / 24:.1f}天"))
+    # Every other signal counts in proportion to the matter: the same caller or compound with
+    # another matter is another incident.
+    shared = overlap(a, b)
+    kind = sum(x * y for x, y in zip(a.kind, b.kind, strict=False))
+    signals.append(Signal("kind", round(kind, 3), f"事项类别一致度 {kind:.2f}"))
+    values = {"matter": matter, "overlap": shared, "kind": kind, "matter_kind": matter * kind,
+              "overlap_kind": shared * kind, **raw, **{f"{name}_kind": value * kind for name, value in raw.items()}}
+    details = {
+        "phone": "同一来电号码", "building": f"同一楼栋（{'/'.join(sorted(a.buildings & b.buildings))}）",
+        "flat": f"同一住户（{'/'.join(sorted(a.flats & b.flats))}）", "site": f"同一地点（{'/'.join(sites)}）",
+        "site_conflict": "地点名称不同", "village": "同一村（社区）",
+        "amount": f"涉及金额相同（{max(a.amounts & b.amounts, default=0):g}元）",
+        "surname": f"同姓当事人（{'、'.join(sorted(a.surnames & b.surnames))}某）",
+    }
+    signals += [Signal(name, raw[name], detail) for name, detail in details.items() if raw[name]]
+    return [values[name] for name in FEATURES], signals
+
+
+def probability(values: list[float], policy: MatchPolicy) -> float:
+    z = policy.intercept + sum(w * x for w, x in zip(policy.weights, values, strict=True))
+    return 1 / (1 + math.exp(-z))
 
 
 def compare(a: Signature, b: Signature, policy: MatchPolicy = MatchPolicy()) -> Match:
-    text = cosine(a, b)
-    signals = [Signal("text", round(text, 3), f"文本相似度 {text:.2f}")]
-    veto = _veto(a, b, policy) or (f"文本相似度 {text:.2f} 过低，应为不同事项" if text < policy.min_text else None)
+    values, signals = features(a, b, policy)
+    veto = _veto(a, b, policy)
     if veto:
-        return Match(False, round(text, 3), signals, veto)
-    score = text
-    if any(phones_compatible(x, y) for x in a.phones for y in b.phones):
-        score += policy.phone_weight
-        signals.append(Signal("phone", 1.0, "同一来电号码"))
-    place = _place(a, b)
-    if place:
-        score += policy.place_weight * place.score
-        signals.append(place)
-    if a.amounts & b.amounts:
-        score += policy.amount_weight
-        signals.append(Signal("amount", 1.0, f"涉及金额相同（{max(a.amounts & b.amounts):g}元）"))
-    if a.reported_at and b.reported_at:
-        hours = abs(a.reported_at - b.reported_at).total_seconds() / 3600
-        signals.append(Signal("time", round(max(0.0, 1 - hours / (policy.window.days * 24)), 3),
-                              f"相隔{hours / 24:.1f}天"))
-    score = round(min(score, 1.0), 3)
+        return Match(False, 0.0, signals[:1], veto)
+    score = round(probability(values, policy), 3)
     return Match(score >= policy.threshold, score, signals)
 
 
@@ -214,15 +307,37 @@ def explain(match: Match) -> str:
     return f"匹配度 {match.score:.2f}：{reasons}"
 
 
+class CandidateIndex:
+    """Earlier reports by their rarest matter bigrams and their phones (an inverted index), so a
+    report is compared with the few that could be its duplicate, not with every recent one."""
+
+    def __init__(self, policy: MatchPolicy = MatchPolicy()):
+        self.policy = policy
+        self.postings: dict[str, list[int]] = {}
+
+    def _keys(self, sig: Signature) -> list[str]:
+        return [*sig.rarest(self.policy.index_grams), *("tel:" + re.sub(r"\D", "", p)[-4:] for p in sig.phones),
+                *("site:" + name[:2] for name in sig.sites | sig.villages)]
+
+    def candidates(self, sig: Signature) -> set[int]:
+        return {i for key in self._keys(sig) for i in self.postings.get(key, ())}
+
+    def add(self, number: int, sig: Signature) -> None:
+        for key in self._keys(sig):
+            self.postings.setdefault(key, []).append(number)
+
+
 def cluster(signatures: list[Signature], policy: MatchPolicy = MatchPolicy()) -> list[int]:
     """Greedy clustering in arrival order, as intake merges: each report joins the cluster of
     its best match among earlier reports, or starts its own. Returns a cluster id per report."""
     clusters: list[int] = []
+    index = CandidateIndex(policy)
     for i, sig in enumerate(signatures):
         best, best_score = None, -1.0
-        for j in range(i):
+        for j in index.candidates(sig):
             match = compare(signatures[j], sig, policy)
             if match.same and match.score > best_score:
                 best, best_score = j, match.score
         clusters.append(clusters[best] if best is not None else i)
+        index.add(i, sig)
     return clusters

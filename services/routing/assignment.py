@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from fengqiao import labels
 from fengqiao.clock import isoformat
 from fengqiao.directory import Directory, Unit
 from fengqiao.events import Event, make_event
@@ -101,6 +102,10 @@ def _candidates(directory: Directory, code: str, case: dict):
             yield Decision(center, "二级（较大）风险，乡镇（街道）综治中心承办", support=(competent[:1] or support))
     if category == "other":
         yield Decision(directory.triage_desk, "类别未明，转分流台人工分派", disposition="manual_dispatch")
+    if case.get("candidates"):
+        shown = "、".join(f"{labels.CATEGORIES[c]} {p:.2f}" for c, p in case["candidates"])
+        yield Decision(directory.triage_desk, f"类别把握不足，转分流台人工分派（候选：{shown}）",
+                       disposition="manual_dispatch")
     if category in INDUSTRY:
         for unit in competent:
             yield Decision(unit, f"谁主管谁负责：{unit.name}", support=[u for u in [directory.local_unit(code)] if u])
@@ -132,7 +137,8 @@ def _signals(facts: dict) -> Signals:
 
 def _triage_record(result: Triage, number: int, report_count: int, now: datetime) -> dict:
     return {"triage_no": number, "category": result.category, "risk": result.risk, "reasons": result.reasons,
-            "confidence": result.confidence, "report_count": report_count, "at": isoformat(now)}
+            "confidence": result.confidence, "candidates": [list(c) for c in result.candidates],
+            "report_count": report_count, "at": isoformat(now)}
 
 
 def _assignment_record(routing: dict, decision: Decision, number: int, kind: str, by: str, now: datetime) -> dict:

@@ -60,7 +60,7 @@ def test_a_report_of_the_same_incident_merges_and_explains_why(intake, clock):
     assert result.created and result.event.type == "case_merged"
     assert result.event.case_id == first.case_id
     assert result.event.data.report_count == 2
-    assert {s.name for s in result.event.data.signals} >= {"text", "phone", "place"}
+    assert {s.name for s in result.event.data.signals} >= {"matter", "kind", "phone", "building"}
     case = intake.cases.get(first.case_id)
     assert [r["report_id"] for r in case["reports"]] == [first.case_id, again.case_id]
     assert intake.cases.get(again.case_id) is None

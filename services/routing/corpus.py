@@ -1,0 +1,41 @@
+"""Rebuilds the triage model's training cases, ``fengqiao/data/triage_cases.jsonl``:
+
+    python -m services.routing.corpus
+
+It joins the first hand-written cases (``fengqiao/data/triage_train.jsonl``), the older
+evaluation set they were tuned on (``tests/data/triage_eval.jsonl``) and the blind development
+set (``tests/data/blind/triage_dev.jsonl``). Nothing from ``tests/data/frozen`` goes in. The
+file ships with the package so that a service fits the same model wherever it runs.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+SOURCES = {
+    "seed": ROOT / "fengqiao" / "data" / "triage_train.jsonl",
+    "old_eval": ROOT / "tests" / "data" / "triage_eval.jsonl",
+    "dev": ROOT / "tests" / "data" / "blind" / "triage_dev.jsonl",
+}
+TARGET = ROOT / "fengqiao" / "data" / "triage_cases.jsonl"
+FIELDS = ("id", "channel", "text", "category", "risk")
+
+
+def rows() -> list[dict]:
+    out = []
+    for source, path in SOURCES.items():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                out.append({**{f: row[f] for f in FIELDS}, "source": source})
+    return out
+
+
+def render() -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows())
+
+
+if __name__ == "__main__":
+    TARGET.write_text(render(), encoding="utf-8")
+    print(f"{TARGET}: {len(rows())} cases")
