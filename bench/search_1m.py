@@ -29,7 +29,7 @@ from fengqiao.directory import Directory
 from fengqiao.search import CaseQuery, Scope, indexed_case, region_prefix
 from fengqiao.search.sqlite import SqliteIndex
 from fengqiao.settings import DEFAULT_DIRECTORY
-from services.routing.triage import TRAINING_DATA
+from fengqiao.triage import TRAINING_DATA
 
 HELD_OUT = Path(__file__).parents[1] / "tests" / "data" / "triage_eval.jsonl"
 OPENINGS = ["", "来电人反映：", "市民来电称，", "據群眾反映，", "网格员上报：", "来访人称，", "经核实，"]

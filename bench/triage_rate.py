@@ -10,7 +10,7 @@ import random
 import sys
 import time
 
-from services.routing.triage import Signals, load_cases, triage, triage_many
+from fengqiao.triage import Signals, load_cases, triage, triage_many
 
 
 def cases(n: int) -> list[tuple[str, Signals]]:

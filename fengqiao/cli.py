@@ -161,7 +161,7 @@ def recount() -> None:
 def triage_cases(batch: int) -> None:
     """Triage JSON lines {"id","channel","text"} from stdin; writes {"id","category","risk","reasons",
     "confidence","candidates"} (candidates: the top three categories when the category is uncertain)."""
-    from services.routing.triage import Signals, triage_many
+    from fengqiao.triage import Signals, triage_many
 
     def flush(rows: list[dict]) -> None:
         results = triage_many([(r["text"], Signals(channel=r.get("channel") or "hotline_12345")) for r in rows])

@@ -218,7 +218,7 @@ def signature(text: str, address: str | None, phones: list[str], region_code: st
 
 def matter_kinds(texts: list[str]) -> list[tuple[float, ...]]:
     """The kind of matter each text tells, as the triage category model reads it."""
-    from services.routing.triage import category_vectors
+    from fengqiao.triage import category_vectors
 
     return [tuple(round(float(v), 4) for v in row) for row in category_vectors(texts)]
 

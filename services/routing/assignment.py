@@ -23,8 +23,8 @@ from fengqiao.clock import isoformat
 from fengqiao.directory import Directory, Unit
 from fengqiao.events import Event, make_event
 from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index, changes
+from fengqiao.triage import Signals, Triage, triage
 from services.routing import deadlines as clock_rules
-from services.routing.triage import Signals, Triage, triage
 
 ROUTINGS = CollectionSpec("routings", [Index(("assignment.unit_id",)), Index(("problem_case",))])
 INDUSTRY = {"medical", "traffic", "property_mgmt", "campus", "labor_wage", "consumer", "finance", "land",

@@ -20,6 +20,14 @@ def test_the_gateway_imports_no_service_package():
         assert not services, f"{path.relative_to(ROOT)} imports {services}: use the bus and fengqiao's contracts"
 
 
+def test_no_service_imports_another_services_package():
+    for service in (p for p in (ROOT / "services").iterdir() if p.is_dir() and p.name != "__pycache__"):
+        for path in service.rglob("*.py"):
+            others = sorted(m for m in imported(path) if m.startswith("services.")
+                            and not m.startswith(f"services.{service.name}"))
+            assert not others, f"{path.relative_to(ROOT)} imports {others}: share it through fengqiao/"
+
+
 def test_service_domain_modules_import_no_framework_or_driver():
     for path in (ROOT / "services").rglob("*.py"):
         if path.name in SKINS:

@@ -6,9 +6,9 @@ import json
 import re
 from pathlib import Path
 
+from fengqiao import danger, triage
 from fengqiao.chinese import simplify
 from services.intake import matching
-from services.routing import danger, triage
 
 DATA = Path(__file__).parents[1] / "data"
 LEARNT_FROM = [triage.TRAINING_DATA, DATA / "blind" / "merge_dev.jsonl", DATA / "dedupe_reports.jsonl"]

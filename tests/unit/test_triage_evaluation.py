@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from fengqiao import labels
-from services.routing import corpus
-from services.routing.triage import TRAINING_DATA, Signals, Triage, fit, grade, load_cases, triage_many
+from fengqiao import triage_corpus as corpus
+from fengqiao.triage import TRAINING_DATA, Signals, Triage, fit, grade, load_cases, triage_many
 
 DATA = Path(__file__).parents[1] / "data"
 FROZEN = DATA / "frozen" / "triage_test.jsonl"

@@ -2,7 +2,7 @@
 
 One character n-gram TF-IDF (1–2 characters, on the text folded to simplified Chinese) feeds
 two logistic regressions fitted at first use on our own labelled cases
-(``fengqiao/data/triage_cases.jsonl``, rebuilt by ``python -m services.routing.corpus``):
+(``fengqiao/data/triage_cases.jsonl``, rebuilt by ``python -m fengqiao.triage_corpus``):
 
 - category: the most probable of the 14; below ``CATEGORY_FLOOR`` the case goes to the triage
   desk with its top three candidates in the reasons;
@@ -26,9 +26,9 @@ import numpy as np
 
 from fengqiao import labels
 from fengqiao.chinese import amounts, headcount, simplify
-from services.routing.danger import blank_harmless, findings
+from fengqiao.danger import blank_harmless, findings
 
-TRAINING_DATA = Path(__file__).parents[2] / "fengqiao" / "data" / "triage_cases.jsonl"
+TRAINING_DATA = Path(__file__).parent / "data" / "triage_cases.jsonl"
 CATEGORIES = tuple(labels.CATEGORIES)
 # Set on the development set's cross-validation (tests/unit/test_triage_evaluation.py prints it).
 RISK3_THRESHOLD = 0.25

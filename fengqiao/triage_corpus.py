@@ -1,6 +1,6 @@
 """Rebuilds the triage model's training cases, ``fengqiao/data/triage_cases.jsonl``:
 
-    python -m services.routing.corpus
+    python -m fengqiao.triage_corpus
 
 It joins the first hand-written cases (``fengqiao/data/triage_train.jsonl``), the older
 evaluation set they were tuned on (``tests/data/triage_eval.jsonl``) and the blind development
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[1]
 SOURCES = {
     "seed": ROOT / "fengqiao" / "data" / "triage_train.jsonl",
     "old_eval": ROOT / "tests" / "data" / "triage_eval.jsonl",
