@@ -1,12 +1,14 @@
 """The FastAPI application: ``uvicorn gateway.app:create_app --factory``."""
 from __future__ import annotations
 
+import asyncio
 import time
 import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 
 from fengqiao.access import Policy
@@ -25,15 +27,17 @@ from gateway.routes import (
     ledgers,
     mediation,
     open311,
+    screen,
     stats,
     subscriptions,
 )
+from gateway.screen import ScreenFeed, ScreenHub
 from gateway.throttle import SignInThrottle
 
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 # Every router of the API, in the order they are matched; a test checks each route's access declaration.
 ROUTERS = (cases.router, intake.router, open311.router, open311.public, account_routes.router, audit_log.router,
-           ledgers.router, mediation.router, followup.router, stats.router, subscriptions.router,
+           ledgers.router, mediation.router, followup.router, stats.router, screen.router, subscriptions.router,
            subscriptions.documents, health.router)
 
 
@@ -74,9 +78,15 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                                            state.clock.now())
         state.publisher = EventPublisher(settings.nameko_config(), settings.publish_timeout_seconds)
         state.rpc = RpcBridge(settings.nameko_config(), settings.rpc_timeout_seconds)
+        state.screen = ScreenHub(lambda method, *args: state.rpc.call("search", method, *args), state.clock,
+                                 app.state.directory.children_of)
+        feed = ScreenFeed(settings.amqp_uri, asyncio.get_running_loop(), state.screen)
+        feed.start()
         try:
             yield
         finally:
+            feed.stop()
+            state.screen.close()
             for task in state.background:
                 task.cancel()
             state.rpc.close()
@@ -100,6 +110,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     open311.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/static/screen", StaticFiles(directory=screen.STATIC), name="screen-assets")
 
     @app.middleware("http")
     async def measure(request: Request, call_next):
