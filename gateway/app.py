@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         state.publisher = EventPublisher(settings.nameko_config(), settings.publish_timeout_seconds)
         state.rpc = RpcBridge(settings.nameko_config(), settings.rpc_timeout_seconds)
         state.screen = ScreenHub(lambda method, *args: state.rpc.call("search", method, *args), state.clock,
-                                 app.state.directory.children_of)
+                                 app.state.directory)
         feed = ScreenFeed(settings.amqp_uri, asyncio.get_running_loop(), state.screen)
         feed.start()
         try:

@@ -24,6 +24,7 @@ from kombu.mixins import ConsumerMixin
 from fengqiao import screen
 from fengqiao.bus.topology import screen_exchange
 from fengqiao.clock import CHINA_TZ, Clock, isoformat
+from fengqiao.directory import Directory
 from fengqiao.ids import new_id
 from fengqiao.search import Scope
 
@@ -79,12 +80,9 @@ def digest(data: dict) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:20]
 
 
-Children = Callable[[tuple[str, ...]], dict[str, str]]  # region codes → their child regions' names by code
-
-
 class ScreenHub:
-    def __init__(self, call: Call, clock: Clock, children: Children, days: int = 30, cases: int = 50):
-        self._call, self._clock, self._children = call, clock, children
+    def __init__(self, call: Call, clock: Clock, directory: Directory, days: int = 30, cases: int = 50):
+        self._call, self._clock, self._directory = call, clock, directory
         self.days, self.cases = days, cases
         self._docs: dict[str, dict] = {}  # region code → {"version", "counts"}
         self.walls: dict[tuple, Wall] = {}
@@ -96,10 +94,10 @@ class ScreenHub:
 
     async def join(self, scope: Scope, region: str | None) -> tuple[Wall, Viewer]:
         """A new viewer of the scope's wall, whose frame is ready. Raises ``screen.OutOfScope``."""
-        codes = tuple(screen.regions_in(scope, region))
+        codes, directory = tuple(screen.regions_in(scope, region)), self._directory
         wall = self.walls.get((codes, region))
         if wall is None:
-            wall = self.walls[(codes, region)] = Wall(codes, region, tuple(self._children(codes)))
+            wall = self.walls[(codes, region)] = Wall(codes, region, tuple(directory.children_of(codes)))
         viewer = Viewer()
         wall.viewers.add(viewer)
         try:
@@ -170,7 +168,8 @@ class ScreenHub:
         if missing:
             for code, doc in (await self._call("screen_counters", missing)).items():
                 self._keep(code, doc)
-        cases = await self._call("screen_cases", list(wall.codes), self.cases)
+        cases = [{**case, "region_name": self._region_name(case["region_code"])}
+                 for case in await self._call("screen_cases", list(wall.codes), self.cases)]
         now = self._clock.now()
         counts = screen.total(self._docs[code]["counts"] for code in wall.codes if code in self._docs)
         data = {"figures": screen.figures(counts, wall.region, now.astimezone(CHINA_TZ).date().isoformat(),
@@ -183,9 +182,14 @@ class ScreenHub:
         for viewer in list(wall.viewers):
             viewer.offer(wall.frame)
 
+    def _region_name(self, code: str | None) -> str | None:
+        """The place as the directory names it from the county down (新城区海拉尔东路街道…)."""
+        lineage = self._directory.lineage(code) if code and self._directory.region(code) else []
+        return "".join(r.name for r in reversed(lineage) if r.level != "city") or None
+
     def _ranked(self, wall: Wall) -> list[dict]:
         """The child regions by open, then overdue cases: where the wall should look first."""
-        names = self._children(wall.codes)
+        names = self._directory.children_of(wall.codes)
         rows = [{"code": code, "name": names[code], "open": counts.get("open", 0), "overdue": counts.get("overdue", 0)}
                 for code in wall.children for counts in [self._docs.get(code, {}).get("counts", {})]]
         return sorted(rows, key=lambda row: (-row["open"], -row["overdue"], row["code"]))

@@ -2,7 +2,9 @@
 resumable, equal to GET /api/v1/stats; and the page in a real Chromium."""
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -22,13 +24,13 @@ def wall(tmp_path_factory, vhost_uri):
     stop_platform(platform)
 
 
-def post(platform, order_no: str, text: str, region: str = "150102001001") -> str:
+def post(platform, order_no: str, text: str, region: str = "150102001001") -> dict:
     with platform.client() as client:
         response = client.post("/api/v1/intake/hotline_12345", json={
             "order_no": order_no, "call_time": "2026-11-23T08:55:00+08:00", "caller_phone": "13712345678",
             "content": text, "region_code": region})
     assert response.status_code == 202, response.text
-    return response.json()["id"]
+    return response.json()
 
 
 def stats(platform, key: str, **params) -> dict:
@@ -53,8 +55,9 @@ def test_a_grade_three_case_reaches_the_wall_within_a_second_of_the_figures(wall
         assert update.kind == "update" and update.at - counted < 1.0
         listed = update.data["grade3"]
         assert len(listed) == before + 1 and listed[0]["unit_name"] == "新城区综治中心"
-        assert set(listed[0]) == {"number", "category", "region_code", "level", "unit_name", "received_at",
-                                  "overdue"}
+        assert set(listed[0]) == {"number", "category", "region_code", "region_name", "level", "unit_name",
+                                  "received_at", "overdue"}
+        assert listed[0]["region_name"].startswith("新城区海拉尔东路街道")
         assert "13712345678" not in str(update.data) and "排水沟" not in str(update.data)
         # Routing's later facts move more figures; once quiet, the wall shows what the API says.
         settled = wait_until(lambda: (stream.latest() or {}).get("figures") == stats(platform, key)
@@ -99,3 +102,56 @@ def test_the_wall_shows_only_the_jurisdiction(wall):
     nobody = EventStream(platform.base_url, STREAM, {})
     assert nobody.response.status_code == 401
     nobody.close()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+NUMBERS = ("received_today", "resolved_today", "open", "grade3_open", "overdue")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (./dev test installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def shown(page) -> dict:
+    """The numbers the page shows, as integers."""
+    return {name: int(page.locator(f"#{name}").inner_text()) for name in NUMBERS}
+
+
+def test_the_page_in_chromium_shows_a_new_grade_three_case_within_a_second(wall, browser, tmp_path):
+    platform, key = wall
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{platform.base_url}/screen")
+    page.fill("#key", key)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_function("window.fqFrame !== undefined", timeout=15000)
+    page.wait_for_selector("#trend canvas", timeout=15000)
+    assert page.evaluate("sessionStorage.getItem('fq.screen.auth')").find(key) > 0 and key not in page.url
+    figures = stats(platform, key)
+    assert page.evaluate("window.fqFrame.figures") == figures
+    assert shown(page) == {name: figures[name] for name in NUMBERS}
+    posted = post(platform, "SCREEN-BROWSER", "网格员上报：两户村民因宅基地纠纷持械对峙，一方扬言要报复杀人。")
+    counted = wait_until(lambda: stats(platform, key)["grade3_open"] == figures["grade3_open"] + 1
+                         and time.monotonic(), 30, "the grade-3 case counted")
+    row = page.locator(f"#grade3 tr[data-number='{posted['number']}']")
+    row.wait_for(timeout=max(1, 1000 * (counted + 1.0 - time.monotonic())))
+    assert page.locator("#grade3_open").inner_text() == str(figures["grade3_open"] + 1)
+    assert time.monotonic() - counted < 1.5  # shown within 1 s of the count (plus the browser's own wait)
+    assert "新城区综治中心" in row.inner_text()
+    wait_until(lambda: page.evaluate("window.fqFrame.figures") == stats(platform, key), 10, "page equals stats")
+    shot = tmp_path / "screen.png"
+    page.screenshot(path=str(shot))
+    print(f"\nscreenshot of the wall: {shot}")
+    assert shot.stat().st_size > 10_000
+    outside = [url for url in requested if not url.startswith(platform.base_url)]
+    assert not outside, f"the page asked outside addresses: {outside}"
+    page.close()

@@ -16,7 +16,7 @@ const RISK_COLORS = { "1": "#36a3f7", "2": "#ffa940", "3": "#ff4d4f" };
 const AUTH = "fq.screen.auth";
 const TEXT = { color: "#d8e6ff", fontSize: 16 };
 const charts = {};
-let lastEventId = null, backoff = 1000, controller = null, regionNames = {};
+let lastEventId = null, backoff = 1000, controller = null;
 
 function fit() {  // scale the 1920×1080 stage to the screen, keeping 16:9
   const scale = Math.min(innerWidth / 1920, innerHeight / 1080);
@@ -134,13 +134,17 @@ function entries(counts, dimension) {
     .map(([code, n]) => ({ name: (LABELS[dimension] || {})[code] || code, value: n, code }));
 }
 
+function paint(id, option) {  // a wall redraws often: figures jump straight to their value
+  charts[id].setOption({ animation: false, ...option }, true);
+}
+
 function bars(id, items, color) {
-  charts[id].setOption({
+  paint(id, {
     grid: { left: 140, right: 30, top: 10, bottom: 30 }, tooltip: {},
     xAxis: { type: "value", axisLabel: TEXT, splitLine: { lineStyle: { color: "#16386f" } } },
     yAxis: { type: "category", inverse: true, data: items.map((i) => i.name), axisLabel: TEXT },
     series: [{ type: "bar", data: items.map((i) => i.value), itemStyle: { color }, label: { show: true, position: "right", ...TEXT } }],
-  }, true);
+  });
 }
 
 function draw(frame) {
@@ -152,33 +156,32 @@ function draw(frame) {
   document.getElementById("mediation_rate").textContent = percent(f.mediation.success_rate);
   document.getElementById("satisfaction_rate").textContent = percent(f.followup.satisfaction_rate);
   document.getElementById("updated").textContent = new Date(frame.updated_at).toLocaleTimeString("zh-CN", { hour12: false });
-  charts.trend.setOption({
-    tooltip: { trigger: "axis" }, legend: { textStyle: TEXT, data: ["受理", "化解"] },
+  paint("trend", {
+    tooltip: { trigger: "axis" }, legend: { top: 4, right: 20, textStyle: TEXT, data: ["受理", "化解"] },
     grid: { left: 50, right: 20, top: 40, bottom: 30 },
     xAxis: { type: "category", data: f.per_day.map((d) => d.day.slice(5)), axisLabel: TEXT },
     yAxis: { type: "value", axisLabel: TEXT, splitLine: { lineStyle: { color: "#16386f" } } },
     series: [{ name: "受理", type: "line", smooth: true, data: f.per_day.map((d) => d.received), color: "#36a3f7" },
       { name: "化解", type: "line", smooth: true, data: f.per_day.map((d) => d.resolved), color: "#36d399" }],
-  }, true);
+  });
   const risks = entries(f.open_by.risk, "risk");
-  charts.risk.setOption({
+  paint("risk", {
     tooltip: {}, legend: { bottom: 0, textStyle: TEXT },
     series: [{ type: "pie", radius: ["40%", "70%"], label: { ...TEXT, formatter: "{b} {c}" },
       data: risks.map((r) => ({ ...r, itemStyle: { color: RISK_COLORS[r.code] } })) }],
-  }, true);
+  });
   bars("level", entries(f.open_by.level, "level"), "#36a3f7");
   bars("category", entries(f.open_by.category, "category").slice(0, 8), "#9254de");
   bars("channel", entries(f.open_by.channel, "channel"), "#13c2c2");
   const regions = frame.regions || [];
-  charts.regions.setOption({
-    tooltip: { trigger: "axis" }, legend: { textStyle: TEXT, data: ["在办", "逾期"] },
+  paint("regions", {
+    tooltip: { trigger: "axis" }, legend: { top: 4, right: 20, textStyle: TEXT, data: ["在办", "逾期"] },
     grid: { left: 140, right: 30, top: 40, bottom: 30 },
     xAxis: { type: "value", axisLabel: TEXT, splitLine: { lineStyle: { color: "#16386f" } } },
     yAxis: { type: "category", inverse: true, data: regions.map((r) => r.name), axisLabel: TEXT },
     series: [{ name: "在办", type: "bar", data: regions.map((r) => r.open), color: "#36a3f7" },
       { name: "逾期", type: "bar", data: regions.map((r) => r.overdue), color: "#ff4d4f" }],
-  }, true);
-  regions.forEach((r) => { regionNames[r.code] = r.name; });
+  });
   pickable(regions);
   listGrade3(frame.grade3, new Date(frame.updated_at));
 }
@@ -206,7 +209,7 @@ function listGrade3(cases, now) {
     const row = document.createElement("tr");
     row.dataset.number = c.number;
     const cells = [c.number, LABELS.category[c.category] || c.category || "待分类",
-      regionNames[c.region_code] || c.region_code, c.unit_name || "待分派", age(c.received_at, now)];
+      c.region_name || c.region_code, c.unit_name || "待分派", age(c.received_at, now)];
     for (const text of cells) {
       const cell = document.createElement("td");
       cell.textContent = text;  // text, never HTML: the wall shows what the platform sent as it is
