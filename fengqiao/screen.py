@@ -17,6 +17,23 @@ EXCHANGE = "fengqiao.screen"
 ROUTING_KEY = "counters"
 EVERYWHERE = "all"
 OPEN_DIMENSIONS = ("status", "risk", "level", "category", "channel")
+OPEN_LEVEL_RISK = "open_level_risk"  # not a figure of the wall: the Prometheus gauge's joint counts
+UNSET = "none"
+
+
+def open_level_risk(level: str | None, risk: int | None) -> str:
+    return f"{OPEN_LEVEL_RISK}.{level or UNSET}.{risk or UNSET}"
+
+
+def level_risk_counts(counts: dict) -> dict[tuple[str, str], int]:
+    """The open cases by (level, risk) in a counter document's counts."""
+    found = {}
+    for key, n in counts.items():
+        head, _, rest = key.partition(".")
+        if head == OPEN_LEVEL_RISK:
+            level, _, risk = rest.partition(".")
+            found[(level, risk)] = n
+    return found
 
 
 class OutOfScope(Exception):

@@ -18,11 +18,10 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from kombu import Connection, Queue
+from kombu import Connection, Exchange, Queue
 from kombu.mixins import ConsumerMixin
 
 from fengqiao import screen
-from fengqiao.bus.topology import screen_exchange
 from fengqiao.clock import CHINA_TZ, Clock, isoformat
 from fengqiao.directory import Directory
 from fengqiao.ids import new_id
@@ -213,7 +212,9 @@ class ScreenFeed(ConsumerMixin):
         self._thread = threading.Thread(target=self.run, name="fq-screen-feed", daemon=True)
 
     def get_consumers(self, consumer, channel):
-        queue = Queue(f"gateway-screen-{new_id()}", exchange=screen_exchange(), routing_key="#",
+        # The exchange is `fengqiao bus setup`'s to declare; the gateway's bus user only binds to it.
+        exchange = Exchange(screen.EXCHANGE, type="topic", durable=True, no_declare=True)
+        queue = Queue(f"gateway-screen-{new_id()}", exchange=exchange, routing_key="#",
                       exclusive=True, auto_delete=True, durable=False)
         return [consumer(queues=[queue], callbacks=[self._on_message], accept=["json"], no_ack=True)]
 

@@ -48,6 +48,8 @@ def contribution(view: dict | None) -> Counter:
         for dimension, value in values.items():
             if value is not None:
                 counts[f"open.{dimension}.{value}"] += 1
+        # Level and risk together, for the fengqiao_cases_open{level,risk} gauge.
+        counts[screen.open_level_risk(values["level"], values["risk"])] += 1
         if view.get("overdue"):
             counts["overdue"] += 1
     resolution = view.get("resolution")

@@ -5,7 +5,7 @@ from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
 from fengqiao import public
-from fengqiao.bus.dependencies import Clock, Emitter, Index, Store
+from fengqiao.bus.dependencies import Clock, Emitter, Index, ScreenGauges, Store
 from fengqiao.bus.entrypoints import handle_event
 from fengqiao.clock import CHINA_TZ
 from fengqiao.events import CATALOG, InvalidEvent, parse_event
@@ -21,6 +21,7 @@ class SearchService:
     index = Index()
     clock = Clock()
     emit = Emitter()
+    gauges = ScreenGauges()
     config = Config()
 
     @property
