@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -62,9 +63,11 @@ class Child:
             self.process.wait()
 
 
-def children(settings: Settings) -> list[Child]:
+def children(settings: Settings, demo_rate: float | None = None) -> list[Child]:
     python = sys.executable
-    return [
+    demo = [Child("demo", [python, "-m", "fengqiao.cli", "demo", "--rate", str(demo_rate),
+                           "--url", f"http://{settings.gateway_host}:{settings.gateway_port}"])] if demo_rate else []
+    return demo + [
         Child("services", [python, "-m", "fengqiao.cli", "run", *SERVICES]),
         Child("gateway", [
             python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
@@ -74,7 +77,7 @@ def children(settings: Settings) -> list[Child]:
     ]
 
 
-def run_platform(settings: Settings) -> int:
+def run_platform(settings: Settings, demo_rate: float | None = None) -> int:
     try:
         ensure_broker(settings.amqp_uri, log=log.info)
     except BrokerUnavailable as exc:
@@ -83,7 +86,10 @@ def run_platform(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     declare_topology(settings.amqp_uri, all_service_classes(), settings.delivery_limit)
     env = {**os.environ, "FQ_DATA_DIR": str(settings.data_dir.resolve())}
-    procs = children(settings)
+    if demo_rate and not settings.bootstrap_admin_key:
+        # The simulator signs in through the bootstrap admin; a fresh key each run, known to nobody else.
+        env["FQ_BOOTSTRAP_ADMIN_KEY"] = secrets.token_urlsafe(32)
+    procs = children(settings, demo_rate)
     stopping = False
 
     def request_stop(signum, frame):

@@ -155,3 +155,17 @@ def test_the_page_in_chromium_shows_a_new_grade_three_case_within_a_second(wall,
     outside = [url for url in requested if not url.startswith(platform.base_url)]
     assert not outside, f"the page asked outside addresses: {outside}"
     page.close()
+
+
+def test_fengqiao_up_demo_brings_the_wall_to_life(tmp_path_factory, vhost_uri):
+    platform = start_platform(tmp_path_factory.mktemp("demo"), vhost_uri, "--demo", "--demo-rate", "20")
+    try:
+        with EventStream(platform.base_url, STREAM, {"X-API-Key": platform.leader_key}) as stream:
+            stream.next()
+            lively = stream.until(lambda data: len(data["figures"]["open_by"]["channel"]) >= 5
+                                  and data["figures"]["received_total"] >= 15, 60, "the demo's traffic on the wall")
+        assert lively.kind == "update"
+        # Ordinary and graver matters both arrive (grade 3 is one action in ten or so).
+        wait_until(lambda: len(stats(platform, platform.leader_key)["open_by"]["risk"]) >= 2, 60, "several grades")
+    finally:
+        stop_platform(platform)
