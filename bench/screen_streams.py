@@ -136,10 +136,13 @@ def main(streams: int = 200, events: int = 30) -> None:
     p50_1, p99_1 = quantile(one, 0.5), quantile(one, 0.99)
     p50_n, p99_n = quantile(many, 0.5), quantile(many, 0.99)
     print(f"event → wall update delay, {events} events one at a time ({GAP_SECONDS} s apart)")
-    print(f"  baseline, 1 open stream:   p50 {p50_1 * 1000:7.1f} ms  p99 {p99_1 * 1000:7.1f} ms  ({len(one)} samples)")
-    print(f"  {streams} open streams:        p50 {p50_n * 1000:7.1f} ms  p99 {p99_n * 1000:7.1f} ms  "
-          f"({len(many)} samples)")
-    print(f"  ratio {streams} / 1:             p50 {p50_n / p50_1:5.2f}×     p99 {p99_n / p99_1:5.2f}×")
+    rows = [("baseline, 1 open stream", f"p50 {p50_1 * 1000:7.1f} ms   p99 {p99_1 * 1000:7.1f} ms   "
+                                        f"({len(one)} samples)"),
+            (f"{streams} open streams", f"p50 {p50_n * 1000:7.1f} ms   p99 {p99_n * 1000:7.1f} ms   "
+                                        f"({len(many)} samples)"),
+            (f"ratio {streams} / 1", f"p50 {p50_n / p50_1:7.2f} ×    p99 {p99_n / p99_1:7.2f} ×")]
+    for label, figures in rows:
+        print(f"  {label:<26}{figures}")
 
 
 if __name__ == "__main__":
