@@ -17,6 +17,7 @@ EXCHANGE = "fengqiao.screen"
 ROUTING_KEY = "counters"
 EVERYWHERE = "all"
 OPEN_DIMENSIONS = ("status", "risk", "level", "category", "channel")
+RECEIVED_BY_CHANNEL = "received_channel"  # received per day and channel
 OPEN_LEVEL_RISK = "open_level_risk"  # not a figure of the wall: the Prometheus gauge's joint counts
 UNSET = "none"
 
@@ -66,7 +67,7 @@ def total(counts: Iterable[dict]) -> Counter:
 def figures(counts: Counter, region: str | None, today: str, days: int = 7) -> dict:
     """The figures of summed counter documents, with rates (``GET /api/v1/stats``)."""
     open_by = {d: {} for d in OPEN_DIMENSIONS}
-    received, resolved = {}, {}
+    received, resolved, by_channel = {}, {}, {}
     for key, n in counts.items():
         head, _, rest = key.partition(".")
         if head == "open" and rest:
@@ -76,18 +77,24 @@ def figures(counts: Counter, region: str | None, today: str, days: int = 7) -> d
             received[rest] = n
         elif head == "resolved":
             resolved[rest] = n
+        elif head == RECEIVED_BY_CHANNEL and rest.startswith(f"{today}."):
+            by_channel[rest.removeprefix(f"{today}.")] = n
     recent = [(date.fromisoformat(today) - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
-    concluded, visited = counts["mediation.concluded"], counts["followup.visited"]
+    concluded, agreed, visited = counts["mediation.concluded"], counts["mediation.agreed"], counts["followup.visited"]
     return {
         "region": region, "open": counts["open"], "open_by": open_by, "overdue": counts["overdue"],
         "grade3_open": open_by["risk"].get("3", 0),
         "received_today": received.get(today, 0), "resolved_today": resolved.get(today, 0),
+        "received_today_by_channel": by_channel,
         "per_day": [{"day": d, "received": received.get(d, 0), "resolved": resolved.get(d, 0)} for d in recent],
         "received_total": sum(received.values()), "resolved_total": sum(resolved.values()),
-        "mediation": {"concluded": concluded, "agreed": counts["mediation.agreed"],
-                      "success_rate": round(counts["mediation.agreed"] / concluded, 4) if concluded else None},
+        "mediation": {"concluded": concluded, "agreed": agreed, "performed": counts["mediation.performed"],
+                      "success_rate": _rate(agreed, concluded),
+                      "performance_rate": _rate(counts["mediation.performed"], agreed)},
         "followup": {"visited": visited, "satisfied": counts["followup.satisfied"],
-                     "satisfaction_rate": round(counts["followup.satisfied"] / visited, 4) if visited else None},
+                     "resolved": counts["followup.resolved"],
+                     "satisfaction_rate": _rate(counts["followup.satisfied"], visited),
+                     "resolution_rate": _rate(counts["followup.resolved"], visited)},
     }
 
 
@@ -95,6 +102,10 @@ def documents(docs: Iterable[dict]) -> dict[str, dict]:
     """Counter documents by region, with their versions: a receiver keeps the newest state of
     each when two notices arrive out of order."""
     return {doc["id"]: {"version": doc["version"], "counts": doc["counts"]} for doc in docs}
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 def notice_of(documents: dict[str, dict]) -> dict:

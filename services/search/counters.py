@@ -38,7 +38,9 @@ def contribution(view: dict | None) -> Counter:
     counts: Counter = Counter()
     if not view or not view.get("received_at") or view.get("status") in (None, "merged"):
         return counts  # a merged report is counted as part of the case it joined
-    counts[f"received.{_day(view['received_at'])}"] += 1
+    day = _day(view["received_at"])
+    counts[f"received.{day}"] += 1
+    counts[f"{screen.RECEIVED_BY_CHANNEL}.{day}.{view.get('channel')}"] += 1
     status = view["status"]
     if status != "closed":
         assignment = view.get("assignment") or {}
@@ -59,10 +61,12 @@ def contribution(view: dict | None) -> Counter:
     if outcome:
         counts["mediation.concluded"] += 1
         counts["mediation.agreed"] += outcome == "agreement"
+        counts["mediation.performed"] += (view.get("mediation") or {}).get("state") == "performed"
     followup = view.get("followup") or {}
     if followup.get("state") == "done":
         counts["followup.visited"] += 1
         counts["followup.satisfied"] += followup.get("satisfaction") in SATISFIED
+        counts["followup.resolved"] += bool(followup.get("resolved"))
     return +counts  # drop zeros
 
 

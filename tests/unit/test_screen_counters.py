@@ -109,6 +109,9 @@ def recount(views, region: str | None) -> dict:
         "mediation": len(concluded),
         "satisfied": sum(1 for v in visited if v["followup"]["satisfaction"] != "unsatisfied"),
         "visited": len(visited),
+        "resolved_at_visit": sum(1 for v in visited if v["followup"].get("resolved")),
+        "performed": sum(1 for v in concluded if v["mediation"].get("state") == "performed"),
+        "received_by_channel": by(v["channel"] for v in live),
     }
 
 
@@ -124,7 +127,18 @@ def figures(screen, region: str | None, scope=EVERYTHING) -> dict:
     return {"open": read["open"], "overdue": read["overdue"], "open_by": read["open_by"],
             "received_total": read["received_total"], "resolved_total": read["resolved_total"],
             "mediation": read["mediation"]["concluded"], "satisfied": read["followup"]["satisfied"],
-            "visited": read["followup"]["visited"]}
+            "visited": read["followup"]["visited"], "resolved_at_visit": read["followup"]["resolved"],
+            "performed": read["mediation"]["performed"],
+            "received_by_channel": channels_received(screen, scope, region)}
+
+
+def channels_received(screen, scope, region) -> dict:
+    """Received per channel over every day, summed from each day's figures."""
+    summed = Counter()
+    for day in {key.split(".")[1] for doc in readmodel.every_view(screen) for key in doc["counts"]
+                if key.startswith("received_channel.")}:
+        summed.update(counters.read(screen, scope, region, day)["received_today_by_channel"])
+    return dict(summed)
 
 
 def test_counters_equal_a_recount_after_thousands_of_mixed_events(read_side):

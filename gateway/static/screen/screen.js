@@ -154,6 +154,8 @@ function draw(frame) {
     document.getElementById(id).textContent = f[id];
   }
   document.getElementById("mediation_rate").textContent = percent(f.mediation.success_rate);
+  document.getElementById("performance_rate").textContent = percent(f.mediation.performance_rate);
+  document.getElementById("resolution_rate").textContent = percent(f.followup.resolution_rate);
   document.getElementById("satisfaction_rate").textContent = percent(f.followup.satisfaction_rate);
   document.getElementById("updated").textContent = new Date(frame.updated_at).toLocaleTimeString("zh-CN", { hour12: false });
   paint("trend", {
@@ -172,7 +174,7 @@ function draw(frame) {
   });
   bars("level", entries(f.open_by.level, "level"), "#36a3f7");
   bars("category", entries(f.open_by.category, "category").slice(0, 8), "#9254de");
-  bars("channel", entries(f.open_by.channel, "channel"), "#13c2c2");
+  bars("channel", entries(f.received_today_by_channel, "channel"), "#13c2c2");
   const regions = frame.regions || [];
   paint("regions", {
     tooltip: { trigger: "axis" }, legend: { top: 4, right: 20, textStyle: TEXT, data: ["在办", "逾期"] },
