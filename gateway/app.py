@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 
 from fengqiao.access import Policy
 from fengqiao.clock import Clock
@@ -17,6 +17,7 @@ from fengqiao.directory import Directory
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
 from gateway import accounts, audit, problems, submissions
+from gateway.calls import call
 from gateway.routes import accounts as account_routes
 from gateway.routes import (
     audit_log,
@@ -52,6 +53,8 @@ class GatewayMetrics:
                                 ["method", "route", "status"], registry=self.registry)
         self.seconds = Histogram("fengqiao_http_request_duration_seconds", "HTTP request latency",
                                  ["method", "route"], registry=self.registry)
+        self.screen_streams = Gauge("fengqiao_screen_streams", "Walls' event streams open on this gateway",
+                                    registry=self.registry)
         self.submissions = Counter("fengqiao_cases_submitted_total", "Case submissions accepted",
                                    ["channel", "outcome"], registry=self.registry)
 
@@ -78,8 +81,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                                            state.clock.now())
         state.publisher = EventPublisher(settings.nameko_config(), settings.publish_timeout_seconds)
         state.rpc = RpcBridge(settings.nameko_config(), settings.rpc_timeout_seconds)
-        state.screen = ScreenHub(lambda method, *args: state.rpc.call("search", method, *args), state.clock,
+        state.screen = ScreenHub(lambda method, *args: call(state, "search", method, *args), state.clock,
                                  app.state.directory)
+        app.state.metrics.screen_streams.set_function(lambda: state.screen.viewers)
         feed = ScreenFeed(settings.amqp_uri, asyncio.get_running_loop(), state.screen)
         feed.start()
         try:

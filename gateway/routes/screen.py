@@ -21,8 +21,6 @@ from fastapi.sse import EventSourceResponse, format_sse_event
 from fengqiao.directory import REGION_CODE
 from fengqiao.screen import OutOfScope
 from gateway.auth import PUBLIC, Allowed
-from gateway.bridge import BusUnavailable
-from gateway.calls import unavailable
 from gateway.problems import Problem
 from gateway.screen import Frame, ScreenHub, Viewer, Wall
 
@@ -54,10 +52,8 @@ async def stream(request: Request, caller: Allowed("stats.read"),
     hub: ScreenHub = request.app.state.screen
     try:
         wall, viewer = await hub.join(caller.scope, region)
-    except OutOfScope as exc:
+    except OutOfScope as exc:  # the bus's failures arrive as problems already (gateway.calls)
         raise Problem(403, "out-of-scope", "超出管辖范围", str(exc)) from exc
-    except BusUnavailable as exc:
-        raise unavailable(exc) from exc
     keepalive = request.app.state.settings.screen_keepalive_seconds
     return EventSourceResponse(_frames(hub, wall, viewer, last_event_id, keepalive),
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import start_platform, stop_platform, wait_until
@@ -76,6 +77,9 @@ def test_the_stream_keeps_alive_and_resumes_from_the_last_frame(wall):
     with EventStream(platform.base_url, STREAM, {"X-API-Key": key, "Last-Event-ID": "stale"}) as behind:
         again = behind.next()
         assert again.kind == "snapshot" and again.id == seen.id
+    # A wall that goes away is forgotten: no stream stays open behind it.
+    wait_until(lambda: "fengqiao_screen_streams 0.0" in httpx.get(f"{platform.base_url}/metrics").text, 10,
+               "every stream closed")
 
 
 def test_the_wall_shows_only_the_jurisdiction(wall):
