@@ -22,6 +22,7 @@ from kombu import Connection, Exchange, Queue
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import start_platform, stop_platform
+from tests.ledger_factory import estate
 
 MANAGEMENT = "http://127.0.0.1:15672"
 GUEST = ("guest", "guest")
@@ -39,9 +40,11 @@ def orders(n: int) -> list[dict]:
 
 
 def order(i: int, call_time: datetime) -> dict:
-    flat = f"第{i}号小区{i % 30 + 1}栋{i % 6 + 1}单元{i % 20 + 1}0{i % 4 + 1}室"
+    # Each its own estate (the ledger factory's names), so none is another's duplicate.
+    flat = f"{estate(i)}小区{i % 30 + 1}栋{i % 6 + 1}单元{i % 20 + 1}0{i % 4 + 1}室"
+    matter = MATTERS[(i // len(COUNTIES)) % len(MATTERS)]
     return {"order_no": f"BENCH{i:08d}", "call_time": call_time.isoformat(), "caller_phone": f"138{i:08d}",
-            "content": f"来电人反映：{flat}{MATTERS[i % len(MATTERS)]}，编号{i}，请尽快处理。", "address": flat,
+            "content": f"来电人反映：{flat}{matter}，请尽快处理。", "address": flat,
             "region_code": COUNTIES[i % len(COUNTIES)]}
 
 

@@ -25,11 +25,27 @@ def main() -> None:
 
 
 @main.command()
-def up() -> None:
+@click.option("--demo", is_flag=True, help="post simulated traffic, so the screen at /screen comes alive")
+@click.option("--demo-rate", type=click.FloatRange(min=0.1, max=100), default=2.0, show_default=True,
+              help="simulated actions a second")
+def up(demo: bool, demo_rate: float) -> None:
     """Run the whole platform on this machine (Ctrl-C stops everything)."""
     from fengqiao.supervisor import run_platform
 
-    sys.exit(run_platform(_settings()))
+    sys.exit(run_platform(_settings(), demo_rate if demo else None))
+
+
+@main.command()
+@click.option("--url", required=True, help="the gateway")
+@click.option("--rate", type=click.FloatRange(min=0.1, max=100), default=2.0, show_default=True)
+def demo(url: str, rate: float) -> None:
+    """Post simulated traffic to a gateway as its bootstrap admin's leader client (FQ_BOOTSTRAP_ADMIN_KEY)."""
+    from fengqiao.demo import run
+
+    settings = _settings()
+    if not settings.bootstrap_admin_key:
+        raise click.UsageError("set FQ_BOOTSTRAP_ADMIN_KEY to the gateway's bootstrap admin key")
+    run(url, settings.bootstrap_admin_key, rate)
 
 
 @main.command()

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from fengqiao.screen import EVERYWHERE
+
 REGION_CODE = re.compile(r"^\d{6}(\d{3}(\d{3}(\d{3})?)?)?$")
 
 
@@ -98,6 +100,11 @@ class Directory:
 
     def region(self, code: str | None) -> Region | None:
         return self.regions.get(code) if code else None
+
+    def children_of(self, codes: tuple[str, ...]) -> dict[str, str]:
+        """The names of the regions directly below these (everywhere: the top regions), by code."""
+        parents = {None if code == EVERYWHERE else code for code in codes}
+        return {r.code: r.name for r in self.regions.values() if r.parent in parents}
 
     def lineage(self, code: str) -> list[Region]:
         """The region and its ancestors, nearest first."""

@@ -3,7 +3,13 @@
 Names follow Prometheus conventions: ``fengqiao_`` prefix, base units, ``_total`` for counters,
 labels with a handful of values only (never a case id, a person or a village code).
 """
+from collections.abc import Callable
+
 from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from fengqiao.screen import level_risk_counts
 
 EVENTS_HANDLED = Counter(
     "fengqiao_events_handled_total", "Events handled successfully", ["service", "event"]
@@ -21,6 +27,10 @@ CASES_MERGED = Counter(
 INTAKE_SECONDS = Histogram(
     "fengqiao_intake_seconds", "From gateway acceptance to intake registration",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+ASSIGNMENT_SECONDS = Histogram(
+    "fengqiao_intake_to_assigned_seconds", "From intake's registration of a case to routing's first assignment",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
 )
 CASES_ASSIGNED = Counter("fengqiao_cases_assigned_total", "Assignments made by routing", ["level"])
 MEDIATIONS_OPENED = Counter(
@@ -40,3 +50,23 @@ WEBHOOK_ATTEMPTS = Counter(
     "fengqiao_webhook_attempts_total", "Webhook delivery attempts, by where the delivery stands after",
     ["status"],
 )
+
+
+class CaseGauges(Collector):
+    """Open, overdue and open grade-3 cases, read at scrape time from the search service's exact
+    counters for the whole platform (``counts`` returns them): never a recount of the cases."""
+
+    def __init__(self, counts: Callable[[], dict]):
+        self._counts = counts
+
+    def collect(self):
+        counts = self._counts()
+        open_cases = GaugeMetricFamily("fengqiao_cases_open", "Open cases by handling level and risk grade",
+                                       labels=["level", "risk"])
+        for (level, risk), n in sorted(level_risk_counts(counts).items()):
+            open_cases.add_metric([level, risk], n)
+        yield open_cases
+        yield GaugeMetricFamily("fengqiao_cases_overdue", "Open cases past their deadline",
+                                value=counts.get("overdue", 0))
+        yield GaugeMetricFamily("fengqiao_cases_grade3_open", "Open cases of risk grade 3 (重大)",
+                                value=counts.get("open.risk.3", 0))

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     auth_secret: str | None = Field(
         None, description="signs staff tokens and keys the API-key digests; empty: generated once and kept "
                           "in the gateway's store (set it from a Secret when several gateways share a store)")
+    screen_keepalive_seconds: float = Field(15.0, gt=0, description="a wall's stream sends a keep-alive comment "
+                                            "after this long without an update")
     access_token_minutes: int = Field(15, ge=1, le=24 * 60, description="lifetime of a staff access token")
     refresh_token_hours: int = Field(12, ge=1, le=24 * 30, description="lifetime of a staff refresh token")
 

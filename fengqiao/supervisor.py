@@ -1,25 +1,20 @@
 """``fengqiao up``: the whole platform on one machine, supervised by one command.
 
-A child process per service, so every core works (nameko's eventlet and the gateway's asyncio
-would not share one anyway), and the gateway under uvicorn. The services' counters are summed
-across their processes (prometheus_client's multiprocess mode) and served on the one metrics
-port by this supervisor. A child that dies is restarted with backoff; one that keeps dying stops
-the platform. Ctrl-C or SIGTERM stops the children gracefully (SIGTERM, then SIGKILL after a
-grace period).
+Two child processes, because eventlet (nameko) and asyncio (the gateway) do not share one:
+all services in one nameko process, and the gateway under uvicorn. A child that dies is
+restarted with backoff; one that keeps dying stops the platform. Ctrl-C or SIGTERM stops
+both children gracefully (SIGTERM, then SIGKILL after a grace period).
 """
 from __future__ import annotations
 
 import logging
 import os
-import shutil
+import secrets
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-
-from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
 from fengqiao.bus.broker import BrokerUnavailable, ensure_broker
 from fengqiao.bus.topology import declare_topology
@@ -37,13 +32,12 @@ RESTART_WINDOW_SECONDS = 60
 class Child:
     name: str
     argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)  # on top of the platform's
     process: subprocess.Popen | None = None
     restarts: list[float] = field(default_factory=list)
 
     def start(self, env: dict) -> None:
         # Own session: Ctrl-C reaches only the supervisor, which stops children in order.
-        self.process = subprocess.Popen(self.argv, env={**env, **self.env}, start_new_session=True)
+        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
         log.info("started %s (pid %s)", self.name, self.process.pid)
 
     def exited(self) -> int | None:
@@ -69,11 +63,12 @@ class Child:
             self.process.wait()
 
 
-def children(settings: Settings, metrics_dir: Path) -> list[Child]:
+def children(settings: Settings, demo_rate: float | None = None) -> list[Child]:
     python = sys.executable
-    # Each service writes its samples into metrics_dir and serves none itself.
-    counted = {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "FQ_METRICS_PORT": "0"}
-    return [Child(name, [python, "-m", "fengqiao.cli", "run", name], counted) for name in SERVICES] + [
+    demo = [Child("demo", [python, "-m", "fengqiao.cli", "demo", "--rate", str(demo_rate),
+                           "--url", f"http://{settings.gateway_host}:{settings.gateway_port}"])] if demo_rate else []
+    return demo + [
+        Child("services", [python, "-m", "fengqiao.cli", "run", *SERVICES]),
         Child("gateway", [
             python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
             "--host", settings.gateway_host, "--port", str(settings.gateway_port),
@@ -82,14 +77,7 @@ def children(settings: Settings, metrics_dir: Path) -> list[Child]:
     ]
 
 
-def serve_metrics(settings: Settings, metrics_dir: Path) -> None:
-    """The services' metrics, summed over their processes, on the services' metrics port."""
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(metrics_dir))
-    start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
-
-
-def run_platform(settings: Settings) -> int:
+def run_platform(settings: Settings, demo_rate: float | None = None) -> int:
     try:
         ensure_broker(settings.amqp_uri, log=log.info)
     except BrokerUnavailable as exc:
@@ -98,12 +86,10 @@ def run_platform(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     declare_topology(settings.amqp_uri, all_service_classes(), settings.delivery_limit)
     env = {**os.environ, "FQ_DATA_DIR": str(settings.data_dir.resolve())}
-    metrics_dir = settings.data_dir.resolve() / "metrics"
-    shutil.rmtree(metrics_dir, ignore_errors=True)  # last run's processes are gone: so are their samples
-    metrics_dir.mkdir()
-    if settings.metrics_port:
-        serve_metrics(settings, metrics_dir)
-    procs = children(settings, metrics_dir)
+    if demo_rate and not settings.bootstrap_admin_key:
+        # The simulator signs in through the bootstrap admin; a fresh key each run, known to nobody else.
+        env["FQ_BOOTSTRAP_ADMIN_KEY"] = secrets.token_urlsafe(32)
+    procs = children(settings, demo_rate)
     stopping = False
 
     def request_stop(signum, frame):

@@ -1,13 +1,15 @@
 """The FastAPI application: ``uvicorn gateway.app:create_app --factory``."""
 from __future__ import annotations
 
+import asyncio
 import time
 import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 
 from fengqiao.access import Policy
 from fengqiao.clock import Clock
@@ -15,6 +17,7 @@ from fengqiao.directory import Directory
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
 from gateway import accounts, audit, problems, submissions
+from gateway.calls import call
 from gateway.routes import accounts as account_routes
 from gateway.routes import (
     audit_log,
@@ -25,15 +28,17 @@ from gateway.routes import (
     ledgers,
     mediation,
     open311,
+    screen,
     stats,
     subscriptions,
 )
+from gateway.screen import ScreenFeed, ScreenHub
 from gateway.throttle import SignInThrottle
 
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 # Every router of the API, in the order they are matched; a test checks each route's access declaration.
 ROUTERS = (cases.router, intake.router, open311.router, open311.public, account_routes.router, audit_log.router,
-           ledgers.router, mediation.router, followup.router, stats.router, subscriptions.router,
+           ledgers.router, mediation.router, followup.router, stats.router, screen.router, subscriptions.router,
            subscriptions.documents, health.router)
 
 
@@ -48,6 +53,8 @@ class GatewayMetrics:
                                 ["method", "route", "status"], registry=self.registry)
         self.seconds = Histogram("fengqiao_http_request_duration_seconds", "HTTP request latency",
                                  ["method", "route"], registry=self.registry)
+        self.screen_streams = Gauge("fengqiao_screen_streams", "Walls' event streams open on this gateway",
+                                    registry=self.registry)
         self.submissions = Counter("fengqiao_cases_submitted_total", "Case submissions accepted",
                                    ["channel", "outcome"], registry=self.registry)
 
@@ -74,9 +81,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                                            state.clock.now())
         state.publisher = EventPublisher(settings.nameko_config(), settings.publish_timeout_seconds)
         state.rpc = RpcBridge(settings.nameko_config(), settings.rpc_timeout_seconds)
+        state.screen = ScreenHub(lambda method, *args: call(state, "search", method, *args), state.clock,
+                                 app.state.directory)
+        app.state.metrics.screen_streams.set_function(lambda: state.screen.viewers)
+        feed = ScreenFeed(settings.amqp_uri, asyncio.get_running_loop(), state.screen)
+        feed.start()
         try:
             yield
         finally:
+            feed.stop()
+            state.screen.close()
             for task in state.background:
                 task.cancel()
             state.rpc.close()
@@ -100,6 +114,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     open311.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.mount("/static/screen", StaticFiles(directory=screen.STATIC), name="screen-assets")
 
     @app.middleware("http")
     async def measure(request: Request, call_next):

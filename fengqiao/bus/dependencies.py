@@ -12,12 +12,15 @@ from typing import Any
 
 import eventlet
 from nameko.extensions import DependencyProvider
+from prometheus_client import REGISTRY
 
 from fengqiao import outbox
 from fengqiao.bus.publisher import ConfirmedPublisher
 from fengqiao.clock import FileClock, SystemClock
 from fengqiao.directory import Directory
 from fengqiao.events import Event
+from fengqiao.metrics import CaseGauges
+from fengqiao.screen import EVERYWHERE
 from fengqiao.search import SearchIndex, open_index
 from fengqiao.settings import DEFAULT_DIRECTORY, flag, service_setting
 from fengqiao.store import CollectionSpec, DocumentStore, open_store
@@ -68,6 +71,23 @@ def search_uri(config: dict) -> str:
     if not store.startswith("sqlite://"):
         raise ValueError("FQ_SEARCH_URI must be set when the store is not embedded")
     return store.rstrip("/") + "/search"
+
+
+class ScreenGauges(DependencyProvider):
+    """Registers the case gauges (``fengqiao.metrics.CaseGauges``) of the service's screen
+    counters with the process's Prometheus registry while the service runs."""
+
+    gauges: CaseGauges | None = None
+
+    def start(self):
+        collections = next(d for d in self.container.dependencies if isinstance(d, Store)).collections
+        self.gauges = CaseGauges(lambda: (collections.screen_counters.get(EVERYWHERE) or {}).get("counts", {}))
+        REGISTRY.register(self.gauges)
+
+    def stop(self):
+        if self.gauges is not None:
+            REGISTRY.unregister(self.gauges)
+            self.gauges = None
 
 
 class Index(DependencyProvider):

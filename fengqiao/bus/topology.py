@@ -17,6 +17,8 @@ from kombu import Connection, Exchange, Queue, binding
 from nameko.constants import PERSISTENT
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
+from fengqiao.screen import EXCHANGE as SCREEN_EXCHANGE
+
 DEAD_LETTER_EXCHANGE = "fengqiao.dlx"
 PUBLIC_EXCHANGE = "fengqiao.public"  # CloudEvents for partner agencies (fengqiao.public)
 PUBLIC_EVENTS = "public"  # the "source" a handler names to consume the public exchange
@@ -62,6 +64,12 @@ def subscription_queue(
 
 def public_exchange() -> Exchange:
     return Exchange(PUBLIC_EXCHANGE, type="topic", durable=True, delivery_mode=PERSISTENT, auto_delete=False)
+
+
+def screen_exchange() -> Exchange:
+    """The search service's counter notices for the walls (fengqiao.screen); transient: a
+    gateway that misses some fetches the counters afresh when it reconnects."""
+    return Exchange(SCREEN_EXCHANGE, type="topic", durable=True, auto_delete=False)
 
 
 def dead_letter_queue() -> Queue:
@@ -136,6 +144,7 @@ def declare_topology(amqp_uri: str, service_classes, delivery_limit: int) -> lis
         for cls in service_classes:
             event_exchange(cls.name)(connection.default_channel).declare()
         public_exchange()(connection.default_channel).declare()
+        screen_exchange()(connection.default_channel).declare()
         for queue in queues:
             _declare(connection, queue)
     return [queue.name for queue in queues]

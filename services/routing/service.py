@@ -6,8 +6,9 @@ from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store, answer_of
 from fengqiao.bus.entrypoints import handle_event, scan_timer
+from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
-from fengqiao.metrics import CASES_ASSIGNED
+from fengqiao.metrics import ASSIGNMENT_SECONDS, CASES_ASSIGNED
 from fengqiao.settings import service_setting
 from services.routing import assignment, deadlines
 
@@ -35,7 +36,10 @@ class RoutingService:
     @handle_event("intake", "case_received")
     def route_received_case(self, message):
         case = parse_event(message, "case_received")
-        self._commit(lambda: assignment.receive(self._routing(), case, self.clock.now()))
+        for event in self._commit(lambda: assignment.receive(self._routing(), case, self.clock.now())):
+            if event.type == "case_assigned":
+                ASSIGNMENT_SECONDS.observe(max(0.0, (parse_iso(event.occurred_at)
+                                                     - parse_iso(case.data.received_at)).total_seconds()))
 
     @handle_event("intake", "case_merged")
     def regrade_merged_case(self, message):
@@ -77,8 +81,10 @@ class RoutingService:
     def _routing(self) -> assignment.Routing:
         return assignment.Routing(self.store.routings, self.store.deadlines, self.directory, self.policy)
 
-    def _commit(self, work) -> None:
-        self._count(self.emit.commit(work))
+    def _commit(self, work) -> list:
+        events = self.emit.commit(work)
+        self._count(events)
+        return events
 
     @staticmethod
     def _count(events) -> None:

@@ -15,16 +15,16 @@ that event's difference twice; ``fengqiao recount`` repairs it (``readmodel.reco
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import datetime
 
+from fengqiao import screen
 from fengqiao.clock import CHINA_TZ
-from fengqiao.search import Scope, region_ancestors, region_prefix
+from fengqiao.screen import EVERYWHERE, OutOfScope  # noqa: F401 (the search service's RPC refusals name it)
+from fengqiao.search import Scope, region_ancestors
 from fengqiao.store import Collection, CollectionSpec
 from fengqiao.store import changes as store_changes
 
 COUNTERS = CollectionSpec("screen_counters")
-EVERYWHERE = "all"
-OPEN_DIMENSIONS = ("status", "risk", "level", "category", "channel")
 SATISFIED = ("satisfied", "basically_satisfied")
 PENDING = "pending_counts"
 
@@ -38,7 +38,9 @@ def contribution(view: dict | None) -> Counter:
     counts: Counter = Counter()
     if not view or not view.get("received_at") or view.get("status") in (None, "merged"):
         return counts  # a merged report is counted as part of the case it joined
-    counts[f"received.{_day(view['received_at'])}"] += 1
+    day = _day(view["received_at"])
+    counts[f"received.{day}"] += 1
+    counts[f"{screen.RECEIVED_BY_CHANNEL}.{day}.{view.get('channel')}"] += 1
     status = view["status"]
     if status != "closed":
         assignment = view.get("assignment") or {}
@@ -48,6 +50,8 @@ def contribution(view: dict | None) -> Counter:
         for dimension, value in values.items():
             if value is not None:
                 counts[f"open.{dimension}.{value}"] += 1
+        # Level and risk together, for the fengqiao_cases_open{level,risk} gauge.
+        counts[screen.open_level_risk(values["level"], values["risk"])] += 1
         if view.get("overdue"):
             counts["overdue"] += 1
     resolution = view.get("resolution")
@@ -57,10 +61,12 @@ def contribution(view: dict | None) -> Counter:
     if outcome:
         counts["mediation.concluded"] += 1
         counts["mediation.agreed"] += outcome == "agreement"
+        counts["mediation.performed"] += (view.get("mediation") or {}).get("state") == "performed"
     followup = view.get("followup") or {}
     if followup.get("state") == "done":
         counts["followup.visited"] += 1
         counts["followup.satisfied"] += followup.get("satisfaction") in SATISFIED
+        counts["followup.resolved"] += bool(followup.get("resolved"))
     return +counts  # drop zeros
 
 
@@ -99,9 +105,14 @@ def add(counters: Collection, moves: dict[str, dict[str, int]]) -> None:
         store_changes.upsert(counters, region, change, {"counts": {}})
 
 
+def pending(view: dict, event_id: str) -> dict[str, dict[str, int]]:
+    """The event's counter difference still waiting on the view (none once settled)."""
+    return (view.get(PENDING) or {}).get(event_id) or {}
+
+
 def settle(views: Collection, counters: Collection, view: dict, event_id: str) -> dict:
     """Add the event's pending difference (if still pending) to the counters, then clear it."""
-    moves = (view.get(PENDING) or {}).get(event_id)
+    moves = pending(view, event_id)
     if not moves:
         return view
     add(counters, moves)
@@ -119,54 +130,14 @@ def settle(views: Collection, counters: Collection, view: dict, event_id: str) -
 
 # --- reading ------------------------------------------------------------------------------------
 
-class OutOfScope(Exception):
-    """The caller asked for figures outside their jurisdiction."""
-
-
-def _regions_in(scope: Scope, region: str | None) -> list[str]:
-    """The counter documents that add up to what the caller asked for and may see."""
-    if region:
-        return [region]
-    if scope.regions is None:
-        return [EVERYWHERE]
-    # A region inside another region of the scope is already counted by it.
-    prefixes = sorted({region_prefix(r): r for r in scope.regions}.items())
-    outer = [code for prefix, code in prefixes if not any(prefix != p and prefix.startswith(p) for p, _ in prefixes)]
-    return outer
-
-
 def read(counters: Collection, scope: Scope, region: str | None, today: str, days: int = 7) -> dict:
     """The screen's figures for a region (or the caller's whole scope), with rates."""
-    if scope.units is not None:
-        raise OutOfScope("the screen's figures are kept per region, not per unit: a client limited to "
-                         "units cannot read them")
-    if region and not scope.covers_region(region):
-        raise OutOfScope(f"region {region} is outside the caller's jurisdiction")
-    total: Counter = Counter()
-    for code in _regions_in(scope, region):
-        doc = counters.get(code)
-        total.update((doc or {}).get("counts", {}))
-    open_by = {d: {} for d in OPEN_DIMENSIONS}
-    received, resolved = {}, {}
-    for key, n in total.items():
-        head, _, rest = key.partition(".")
-        if head == "open" and rest:
-            dimension, _, value = rest.partition(".")
-            open_by[dimension][value] = n
-        elif head == "received":
-            received[rest] = n
-        elif head == "resolved":
-            resolved[rest] = n
-    recent = [(date.fromisoformat(today) - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
-    concluded, visited = total["mediation.concluded"], total["followup.visited"]
-    return {
-        "region": region, "open": total["open"], "open_by": open_by, "overdue": total["overdue"],
-        "grade3_open": open_by["risk"].get("3", 0),
-        "received_today": received.get(today, 0), "resolved_today": resolved.get(today, 0),
-        "per_day": [{"day": d, "received": received.get(d, 0), "resolved": resolved.get(d, 0)} for d in recent],
-        "received_total": sum(received.values()), "resolved_total": sum(resolved.values()),
-        "mediation": {"concluded": concluded, "agreed": total["mediation.agreed"],
-                      "success_rate": round(total["mediation.agreed"] / concluded, 4) if concluded else None},
-        "followup": {"visited": visited, "satisfied": total["followup.satisfied"],
-                     "satisfaction_rate": round(total["followup.satisfied"] / visited, 4) if visited else None},
-    }
+    codes = screen.regions_in(scope, region)
+    return screen.figures(screen.total((counters.get(code) or {}).get("counts", {}) for code in codes),
+                          region, today, days)
+
+
+def documents(counters: Collection, codes: list[str]) -> dict[str, dict]:
+    """The counter documents of these regions, as a screen notice carries them (absent ones empty)."""
+    docs = [counters.get(code) or {"id": code, "version": 0, "counts": {}} for code in codes]
+    return screen.documents(docs)

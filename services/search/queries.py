@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fengqiao.screen import EVERYWHERE
 from fengqiao.search import SUBTREE_END, region_prefix
 from fengqiao.store import Collection, Filter, Order
 
@@ -52,3 +53,25 @@ def find_cases(views: Collection, filters: CaseFilters, after: str | None = None
 
 def count_cases(views: Collection, filters: CaseFilters) -> int:
     return views.count(filters.where())
+
+
+def grade3_open(views: Collection, codes: list[str], limit: int = 50) -> list[dict]:
+    """The open grade-3 cases in these regions' subtrees ("all": everywhere), newest first, each
+    with only what a wall shows: number, category, place, unit and when it came in."""
+    found = []
+    for code in codes:
+        where: Filter = {"risk": 3, "status": {"$ne": "closed"}}
+        if code != EVERYWHERE:
+            prefix = region_prefix(code)
+            where["region_code"] = {"$gte": prefix, "$lt": prefix + SUBTREE_END}
+        page = views.find(where, order=Order("received_at", descending=True), limit=min(limit, MAX_PAGE))
+        found += [view for view in page.items if view.get("status") != "merged"]
+    found.sort(key=lambda view: view["received_at"], reverse=True)
+    return [_listed(view) for view in found[:limit]]
+
+
+def _listed(view: dict) -> dict:
+    assignment = view.get("assignment") or {}
+    return {"number": view.get("number"), "category": view.get("category"), "region_code": view.get("region_code"),
+            "level": assignment.get("level"), "unit_name": assignment.get("unit_name"),
+            "received_at": view["received_at"], "overdue": bool(view.get("overdue"))}

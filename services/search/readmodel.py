@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from fengqiao import screen
 from fengqiao.events import Event
+from fengqiao.outbox import Message
 from fengqiao.search import SearchIndex, indexed_case
 from fengqiao.store import Collection
 from services.search import counters, projection
@@ -21,13 +23,25 @@ from services.search import counters, projection
 class Folded:
     views: list[dict]  # every view the event touches, as stored now
     changed: list[dict]  # those it changed (a redelivery changes none)
+    counters: dict[str, dict] = field(default_factory=dict)  # the counter documents it moved, as now
 
 
 def fold(views: Collection, screen: Collection, event: Event) -> Folded:
     """Project the event and settle its counter differences (run it as one unit of work)."""
     touched = projection.apply(views, event, stamp=counters.stamp)
+    moved = sorted({region for view, _ in touched if view for region in counters.pending(view, event.event_id)})
     settled = [(counters.settle(views, screen, view, event.event_id), changed) for view, changed in touched if view]
-    return Folded([view for view, _ in settled], [view for view, changed in settled if changed])
+    return Folded([view for view, _ in settled], [view for view, changed in settled if changed],
+                  counters.documents(screen, moved) if moved else {})
+
+
+def screen_notice(event: Event, folded: Folded) -> list[Message]:
+    """The new state of the counters the event moved, for the walls (none if it moved none).
+    Nobody may be listening: RabbitMQ drops an unrouted notice, and a wall fetches the
+    documents afresh when it (re)connects."""
+    if not folded.counters:
+        return []
+    return [Message(f"screen.{event.event_id}", screen.EXCHANGE, screen.ROUTING_KEY, screen.notice_of(folded.counters))]
 
 
 def index_views(index: SearchIndex, folded: Folded) -> None:

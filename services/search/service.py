@@ -5,7 +5,7 @@ from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
 from fengqiao import public
-from fengqiao.bus.dependencies import Clock, Emitter, Index, Store
+from fengqiao.bus.dependencies import Clock, Emitter, Index, ScreenGauges, Store
 from fengqiao.bus.entrypoints import handle_event
 from fengqiao.clock import CHINA_TZ
 from fengqiao.events import CATALOG, InvalidEvent, parse_event
@@ -22,6 +22,7 @@ class SearchService:
     index = Index()
     clock = Clock()
     emit = Emitter()
+    gauges = ScreenGauges()
     config = Config()
 
     @property
@@ -59,6 +60,18 @@ class SearchService:
         with SEARCH_SECONDS.labels("stats").time():
             return counters.read(self.store.screen_counters, Scope.of(scope), region, today, days)
 
+    @rpc
+    def screen_counters(self, codes: list[str]) -> dict:
+        """The counter documents of these regions with their versions: a wall's starting point,
+        which the notices on ``fengqiao.screen`` then keep current."""
+        return counters.documents(self.store.screen_counters, codes)
+
+    @rpc
+    def screen_cases(self, codes: list[str], limit: int = 50) -> list[dict]:
+        """The open grade-3 cases of these regions' subtrees, newest first, as the wall lists them
+        (no text, no people)."""
+        return queries.grade3_open(self.store.case_views, codes, limit)
+
 
 
 def _projector(source: str, event_types: tuple[str, ...]):
@@ -70,7 +83,8 @@ def _projector(source: str, event_types: tuple[str, ...]):
         event = parse_event(message, kind)
         # The views, counters and the fact's public copy commit together; the index follows.
         folded = self.emit.commit(lambda: readmodel.fold(self.store.case_views, self.store.screen_counters, event),
-                                  events_of=lambda done: public.messages(event, done.changed, self.public_source))
+                                  events_of=lambda done: [*public.messages(event, done.changed, self.public_source),
+                                                          *readmodel.screen_notice(event, done)])
         readmodel.index_views(self.index, folded)
 
     project.__name__ = project.__qualname__ = f"project_{source}_events"

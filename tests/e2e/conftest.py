@@ -122,7 +122,7 @@ def vhost_uri(request):
             management.delete(f"/api/vhosts/{vhost}").raise_for_status()
 
 
-def start_platform(tmp: Path, amqp_uri: str, **extra_env: str) -> Platform:
+def start_platform(tmp: Path, amqp_uri: str, *up_args: str, **extra_env: str) -> Platform:
     port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
@@ -136,7 +136,7 @@ def start_platform(tmp: Path, amqp_uri: str, **extra_env: str) -> Platform:
     }
     log = tmp / "platform.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "fengqiao.cli", "up"], env=env,
+        [sys.executable, "-m", "fengqiao.cli", "up", *up_args], env=env,
         stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
     platform = Platform(process, f"http://127.0.0.1:{port}", tmp / "data",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 
+import httpx
 import pytest
 from fastapi.routing import APIRoute
 
@@ -151,6 +152,8 @@ REQUESTS = {
     ("POST", "/api/v1/followups/{case_id}/monitoring/checks"): ({}, {}, {"note": "见到张桂兰，情绪稳定"}),
     ("POST", "/api/v1/followups/{case_id}/monitoring/release"): ({}, {}, {"reason": "已化解"}),
     ("GET", "/api/v1/stats"): ({}, {"region": "{region}"}, None),
+    ("GET", "/api/v1/screen/stream"): ({}, {"region": "{region}"}, "stream"),
+    ("GET", "/screen"): ({}, {}, None),
     ("POST", "/api/v1/subscriptions"): ({}, {}, {"url": "https://203.0.113.10/hook", "types": ["case.assigned"],
                                                  "regions": ["{region}"]}),
     ("GET", "/api/v1/subscriptions"): ({}, {}, None),
@@ -171,14 +174,14 @@ REQUESTS = {
 # Operations whose subject lies in a jurisdiction: out of scope they answer 404 (one resource)
 # or 403 (an explicit region filter).
 FILTERS = {("GET", "/api/v1/cases"), ("GET", "/api/v1/exports/cases.xlsx"), ("GET", "/api/v1/stats"),
-           ("POST", "/api/v1/subscriptions")}
+           ("GET", "/api/v1/screen/stream"), ("POST", "/api/v1/subscriptions")}
 # Counted per region, so refused to a caller limited to units (they would show other units' cases).
-PER_REGION = {("GET", "/api/v1/stats"), ("GET", "/api/v1/mediations/figures")}
+PER_REGION = {("GET", "/api/v1/stats"), ("GET", "/api/v1/screen/stream"), ("GET", "/api/v1/mediations/figures")}
 UNSCOPED = {op for op in REQUESTS if op[1].startswith(("/open311", "/api/v1/admin", "/api/v1/auth", "/healthz",
                                                       "/readyz", "/metrics", "/api/v1/audit", "/asyncapi",
                                                       "/api/v1/subscriptions/"))} | {
     ("POST", "/api/v1/cases"), ("POST", "/api/v1/imports"), ("GET", "/api/v1/mediations/figures"),
-    ("GET", "/api/v1/subscriptions")}
+    ("GET", "/api/v1/subscriptions"), ("GET", "/screen")}
 UNSCOPED |= {op for op in declared() if op[1].startswith("/api/v1/intake/")}
 
 
@@ -214,9 +217,22 @@ def _call(client, key: str, method: str, path: str, target: dict, n: int):
         kwargs["json"] = {"username": f"staff{n}", "name": "李明", "roles": ["screen"], "password": "枫桥经验-新城区-1"}
     elif body == "ledger":
         kwargs["files"] = {"file": ("ledger.csv", _ledger(target["region"]).replace(b"LEDGER-", f"L{n}-".encode()))}
+    elif body == "stream":
+        return _first_frame(client, url, key, kwargs["params"])
     elif body is not None:
         kwargs["json"] = _fill(body, target)
     return client.request(method, url, headers={"X-API-Key": key}, **kwargs)
+
+
+def _first_frame(client, url: str, key: str, params: dict) -> httpx.Response:
+    """A stream's answer up to its first frame (it never ends by itself)."""
+    with client.stream("GET", url, params=params, headers={"X-API-Key": key}) as streamed:
+        content = b""
+        for chunk in streamed.iter_bytes():
+            content += chunk
+            if b"\n\n" in content:
+                break
+        return httpx.Response(streamed.status_code, headers=streamed.headers, content=content)
 
 
 def callers(platform, ids) -> list[tuple[str, tuple[str, ...], str, bool]]:

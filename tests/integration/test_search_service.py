@@ -32,10 +32,17 @@ def test_events_become_searchable_cases_and_counted_figures(search, clock, publi
     outside = case_received(clock.now() + timedelta(minutes=1), region_code="150525", source_id="B")
     for event in (inside, outside, inside):  # the first one delivered twice
         search.project_intake_events(event.to_message())
-    # Each new fact has its public copy; the redelivery adds none.
+    # Each new fact has its public copy and a notice of the counters it moved; the redelivery adds none.
     assert [(m.exchange, m.routing_key) for m in published] == [
-        ("fengqiao.public", "cn.fengqiao.case.received.150102.unknown"),
-        ("fengqiao.public", "cn.fengqiao.case.received.150525.unknown")]
+        ("fengqiao.public", "cn.fengqiao.case.received.150102.unknown"), ("fengqiao.screen", "counters"),
+        ("fengqiao.public", "cn.fengqiao.case.received.150525.unknown"), ("fengqiao.screen", "counters")]
+    first, second = (m.body["counters"] for m in published if m.exchange == "fengqiao.screen")
+    assert sorted(first) == ["150100", "150102", "150102001", "150102001001", "all"]
+    assert sorted(second) == ["150500", "150525", "all"]
+    assert first["all"]["counts"]["open"] == 1 and second["all"]["counts"]["open"] == 2
+    assert second["all"]["version"] > first["all"]["version"]  # a wall keeps the newer of two notices
+    assert search.screen_counters(["150102", "150199"]) == {
+        "150102": first["150102"], "150199": {"version": 0, "counts": {}}}
     page = search.search_cases({"q": "漏水"}, None)
     assert [item["id"] for item in page["items"]] == [outside.case_id, inside.case_id]
     assert "<em>漏水</em>" in page["items"][0]["snippet"]

@@ -11,6 +11,7 @@ import yaml
 
 from fengqiao.bus.topology import PUBLIC_EXCHANGE, RPC_EXCHANGE, event_exchange, queue_name, subscriptions
 from fengqiao.registry import SERVICES, all_service_classes
+from fengqiao.screen import EXCHANGE as SCREEN_EXCHANGE
 from fengqiao.settings import Settings
 from gateway.routes import health
 
@@ -67,6 +68,7 @@ def test_each_service_may_read_only_its_own_queues_and_publish_only_on_its_own_e
                 assert not own["write"].match(f"{other}.events"), f"{service} may publish as {other}"
         # Only the read model states public facts: it alone knows each case whole.
         assert bool(own["write"].match(PUBLIC_EXCHANGE)) == (service == "search")
+        assert bool(own["write"].match(SCREEN_EXCHANGE)) == (service == "search")  # the counters are its own
         for source in {s.source_service for s in subs if s.service == service}:
             assert own["read"].match(event_exchange(source).name)  # to bind its queues
 
@@ -77,6 +79,10 @@ def test_the_gateway_and_the_topology_users_hold_only_what_they_need():
     assert gateway["write"].match("gateway.events") and gateway["read"].match("rpc.reply-standalone_rpc_proxy-1a2b")
     assert not any(gateway["read"].match(q) for q in ["fengqiao.dlq", "rpc-intake", "evt-gateway-*--intake.x"])
     assert not gateway["write"].match("intake.events")
+    # Its own queue of the walls' counter notices, bound to the exchange the topology declared.
+    assert gateway["read"].match(SCREEN_EXCHANGE) and gateway["read"].match("gateway-screen-1a2b")
+    assert all(gateway[p].match("gateway-screen-1a2b") for p in ("configure", "write"))
+    assert not gateway["configure"].match(SCREEN_EXCHANGE) and topology["configure"].match(SCREEN_EXCHANGE)
     every_queue = [queue_name(s.source_service, s.event_types, s.service, s.method)
                    for s in subscriptions(all_service_classes())]
     assert all(topology["configure"].match(q) for q in every_queue + ["fengqiao.dlq", "rpc-search"])

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from fengqiao.clock import CHINA_TZ, isoformat
 from fengqiao.events import make_event
+from fengqiao.metrics import CaseGauges
 from fengqiao.search import Scope, region_prefix
 from fengqiao.search.sqlite import SqliteIndex
 from services.search import counters, projection, readmodel
@@ -106,6 +109,9 @@ def recount(views, region: str | None) -> dict:
         "mediation": len(concluded),
         "satisfied": sum(1 for v in visited if v["followup"]["satisfaction"] != "unsatisfied"),
         "visited": len(visited),
+        "resolved_at_visit": sum(1 for v in visited if v["followup"].get("resolved")),
+        "performed": sum(1 for v in concluded if v["mediation"].get("state") == "performed"),
+        "received_by_channel": by(v["channel"] for v in live),
     }
 
 
@@ -121,7 +127,18 @@ def figures(screen, region: str | None, scope=EVERYTHING) -> dict:
     return {"open": read["open"], "overdue": read["overdue"], "open_by": read["open_by"],
             "received_total": read["received_total"], "resolved_total": read["resolved_total"],
             "mediation": read["mediation"]["concluded"], "satisfied": read["followup"]["satisfied"],
-            "visited": read["followup"]["visited"]}
+            "visited": read["followup"]["visited"], "resolved_at_visit": read["followup"]["resolved"],
+            "performed": read["mediation"]["performed"],
+            "received_by_channel": channels_received(screen, scope, region)}
+
+
+def channels_received(screen, scope, region) -> dict:
+    """Received per channel over every day, summed from each day's figures."""
+    summed = Counter()
+    for day in {key.split(".")[1] for doc in readmodel.every_view(screen) for key in doc["counts"]
+                if key.startswith("received_channel.")}:
+        summed.update(counters.read(screen, scope, region, day)["received_today_by_channel"])
+    return dict(summed)
 
 
 def test_counters_equal_a_recount_after_thousands_of_mixed_events(read_side):
@@ -192,3 +209,19 @@ def test_a_crash_inside_the_unit_of_work_leaves_neither_view_nor_counters_change
     assert (views.get(events[-1].case_id), figures(screen, None)) == before
     memory_store.atomically(lambda: readmodel.fold(views, screen, events[-1]))  # redelivered
     assert figures(screen, None) == recount(views, None)
+
+
+def test_the_case_gauges_read_the_counters_and_equal_a_recount(read_side):
+    views, screen, index = read_side
+    for event in a_mixed_stream(random.Random(4), 150):
+        fold(views, screen, index, event)
+    registry = CollectorRegistry()
+    registry.register(CaseGauges(lambda: screen.get(counters.EVERYWHERE)["counts"]))
+    open_ = [v for v in readmodel.every_view(views) if v["status"] not in ("merged", "closed")]
+    expected = Counter(((v.get("assignment") or {}).get("level") or "none", str(v.get("risk") or "none"))
+                       for v in open_)
+    samples = {(s.labels["level"], s.labels["risk"]): s.value
+               for metric in registry.collect() if metric.name == "fengqiao_cases_open" for s in metric.samples}
+    assert samples == expected and sum(samples.values()) == len(open_) > 20
+    assert registry.get_sample_value("fengqiao_cases_overdue") == sum(1 for v in open_ if v.get("overdue"))
+    assert registry.get_sample_value("fengqiao_cases_grade3_open") == sum(1 for v in open_ if v.get("risk") == 3)
