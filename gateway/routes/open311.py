@@ -10,6 +10,8 @@ anyone may read them. ``tokens/{token}`` answers only tokens that an Open311 POS
 """
 from __future__ import annotations
 
+import math
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -19,10 +21,11 @@ from fastapi.responses import JSONResponse, Response
 
 from fengqiao import labels
 from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
+from fengqiao.validation import FIRST_YEAR, LAST_YEAR, check_year, strip_controls
 from gateway import submissions
 from gateway.auth import API_KEY_HEADER, PUBLIC, Access, Caller, caller_of_key
 from gateway.bridge import BusUnavailable
-from gateway.calls import replay_visible
+from gateway.calls import RETRY_AFTER_SECONDS, replay_visible
 from services.intake.channels import Person, Report
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -31,6 +34,8 @@ FORMATS = ("json", "xml")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_PAGE_SIZE = 1000
+MAX_REQUEST_IDS = 100
+WHOLE_NUMBER = re.compile("[0-9]{1,9}")
 CLOSED_STATUSES = {"closed"}
 STAGE_NOTES = {"received": "已受理", "assigned": "已分派", "merged": "已并入同一事项的案件"}
 
@@ -42,15 +47,20 @@ class Open311Error(Exception):
         self.fmt = fmt if fmt in FORMATS else "json"
 
 
-def render(payload: Any, fmt: str, root: str, item: str, status: int = 200) -> Response:
+def unavailable(exc: BusUnavailable) -> Open311Error:
+    return Open311Error(503, f"temporarily unavailable, retry later: {exc}")
+
+
+def render(payload: Any, fmt: str, root: str, item: str, status: int = 200,
+           headers: dict[str, str] | None = None) -> Response:
     if fmt == "xml":
         element = ET.Element(root)
         for entry in payload:
             _append(element, item, entry)
         body = ET.tostring(element, encoding="unicode", xml_declaration=False)
         return Response(f'<?xml version="1.0" encoding="utf-8"?>{body}', status_code=status,
-                        media_type="text/xml; charset=utf-8")
-    return JSONResponse(payload, status_code=status)
+                        media_type="text/xml; charset=utf-8", headers=headers)
+    return JSONResponse(payload, status_code=status, headers=headers)
 
 
 def _append(parent: ET.Element, tag: str, value: Any) -> None:
@@ -68,7 +78,9 @@ def _append(parent: ET.Element, tag: str, value: Any) -> None:
 
 
 def error(exc: Open311Error, fmt: str) -> Response:
-    return render([{"code": exc.status, "description": exc.description}], fmt, "errors", "error", exc.status)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if exc.status == 503 else None
+    return render([{"code": exc.status, "description": exc.description}], fmt, "errors", "error", exc.status,
+                  headers)
 
 
 def install(app) -> None:
@@ -123,7 +135,19 @@ class Open311Submitter:
         return caller
 
 
-def _parse_report(form) -> Report:
+async def _form_fields(request: Request) -> dict[str, str]:
+    """A service request's fields: form-encoded, as GeoReport v2 posts them, or multipart
+    without files (media is referred to by media_url)."""
+    if not request.headers.get("content-type", "").startswith(FORM_TYPES):
+        raise Open311Error(415, "post a service request as application/x-www-form-urlencoded (or multipart/form-data)")
+    form = await request.form()
+    files = [key for key, value in form.multi_items() if not isinstance(value, str)]
+    if files:
+        raise Open311Error(400, f"{', '.join(files)}: files are not taken; give a media_url instead")
+    return {key: strip_controls(value) for key, value in form.items()}
+
+
+def _parse_report(form: dict[str, str]) -> Report:
     code = form.get("service_code")
     if not code:
         raise Open311Error(400, "service_code was not provided")
@@ -139,11 +163,8 @@ def _parse_report(form) -> Report:
     if not address and not (lat and long_):
         raise Open311Error(400, "a location is required: address_string, or lat and long")
     facts: dict[str, Any] = {"service_code": code, "media_url": form.get("media_url")}
-    try:
-        if lat and long_:
-            facts.update(lat=float(lat), long=float(long_))
-    except ValueError as exc:
-        raise Open311Error(400, "lat and long must be decimal degrees") from exc
+    if lat and long_:
+        facts.update(lat=_degrees(lat, "lat", 90), long=_degrees(long_, "long", 180))
     name = " ".join(p for p in (form.get("last_name"), form.get("first_name")) if p) or None
     try:
         reporter = Person(name=name, phone=form.get("phone") or None)
@@ -152,6 +173,16 @@ def _parse_report(form) -> Report:
     return Report(channel="open311", source_id=form.get("attribute[source_id]") or None, text=description,
                   address=address, reporter=reporter, facts=facts,
                   original={k: v for k, v in form.items() if k != "api_key"})
+
+
+def _degrees(value: str, name: str, bound: float) -> float:
+    try:
+        degrees = float(value)
+    except ValueError:
+        degrees = math.nan
+    if not -bound <= degrees <= bound:  # NaN fails this too
+        raise Open311Error(400, f"{name} must be decimal degrees from -{bound} to {bound}")
+    return degrees
 
 
 def coarse_place(directory, region_code: str | None) -> str | None:
@@ -203,15 +234,18 @@ def _date(value: str | None, name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        check_year(moment, name)  # a window reaching past year 1 or 9999 cannot be computed
     except ValueError as exc:
-        raise Open311Error(400, f"{name} must be an ISO 8601 date-time, got {value!r}") from exc
+        raise Open311Error(400, f"{name} must be an ISO 8601 date-time from {FIRST_YEAR} to {LAST_YEAR}, "
+                                f"got {value!r}") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
 
 
 def _positive(value: str | None, name: str, default: int, upper: int) -> int:
     if value is None:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= upper:
+    # ASCII digits only: str.isdigit() also takes ² and other digits int() cannot read.
+    if not WHOLE_NUMBER.fullmatch(value) or not 1 <= int(value) <= upper:
         raise Open311Error(400, f"{name} must be a whole number from 1 to {upper}")
     return int(value)
 
@@ -267,8 +301,7 @@ async def post_request(fmt: str, request: Request,
     fmt_out = fmt if fmt in FORMATS else "json"
     try:
         _format(fmt)
-        form = await request.form()
-        report = _parse_report(form)
+        report = _parse_report(await _form_fields(request))
         state = request.app.state
         receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller, report,
                                            state.clock.now())
@@ -277,7 +310,7 @@ async def post_request(fmt: str, request: Request,
     except Open311Error as exc:
         return error(exc, fmt_out)
     except BusUnavailable as exc:
-        return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
+        return error(unavailable(exc), fmt_out)
     state.metrics.submissions.labels("open311", "replayed" if receipt.replayed else "accepted").inc()
     entry = {"service_request_id": receipt.case_id, "token": receipt.token,
              "service_notice": f"已受理，编号 {receipt.number}", "account_id": None}
@@ -315,6 +348,8 @@ async def list_requests(fmt: str, request: Request) -> Response:
         if not statuses <= {"open", "closed"}:
             raise Open311Error(400, "status must be open, closed or both")
         ids = [i.strip() for i in (query.get("service_request_id") or "").split(",") if i.strip()]
+        if len(ids) > MAX_REQUEST_IDS:
+            raise Open311Error(400, f"service_request_id lists at most {MAX_REQUEST_IDS} ids")
         codes = {c.strip() for c in (query.get("service_code") or "").split(",") if c.strip()}
         if ids:
             views = [v for v in [await request.app.state.rpc.call("search", "get_case", i) for i in ids] if v]
@@ -328,7 +363,7 @@ async def list_requests(fmt: str, request: Request) -> Response:
     except Open311Error as exc:
         return error(exc, fmt_out)
     except BusUnavailable as exc:
-        return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
+        return error(unavailable(exc), fmt_out)
 
 
 @public.get("/requests/{request_id}.{fmt}")
@@ -343,4 +378,4 @@ async def get_request(request_id: str, fmt: str, request: Request) -> Response:
     except Open311Error as exc:
         return error(exc, fmt_out)
     except BusUnavailable as exc:
-        return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
+        return error(unavailable(exc), fmt_out)

@@ -156,7 +156,7 @@ def test_open311_post_request_and_token(client, bus_uri):
     ({"api_key": "nope"}, 403, "api_key is unknown"),
     ({"api_key": None}, 403, "api_key is required"),
     ({"address_string": None, "lat": None}, 400, "a location is required"),
-    ({"lat": "north"}, 400, "lat and long must be decimal degrees"),
+    ({"lat": "north"}, 400, "lat must be decimal degrees"),
     ({"description": " "}, 400, "description was not provided"),
 ])
 def test_open311_errors_name_what_is_wrong(offline_client, change, status, description):
