@@ -110,8 +110,8 @@ def _errors(operation: dict, route: APIRoute) -> set[int]:
     codes = {int(code) for code in operation.get("responses", {}) if code.isdigit() and int(code) >= 400}
     if not _public(route):
         codes |= {401, 403}
-    if route.param_convertors:
-        codes.add(404)
+    if route.param_convertors or any(p.name == "case_id" for p in route.dependant.query_params):
+        codes.add(404)  # a resource named in the path, or a case in the query
     if route.body_field is not None:
         codes |= {400, 413, 415, 422}
     if route.param_convertors and route.methods - {"GET"}:

@@ -1,0 +1,79 @@
+"""schemathesis, an outside tool, over every operation of the OpenAPI document.
+
+The whole platform runs as ``fengqiao up`` runs it (real services on a RabbitMQ vhost of its
+own), so answers that come from a service are checked too. The run is bounded and repeatable:
+a fixed seed, a few examples per operation, positive and negative data. Each answer must be no
+5xx, a documented status and media type, and a body matching the documented schema. The test
+prints the figures: operations, requests and failures, and each failure's operation and check.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import start_platform, stop_platform, vhost_uri  # noqa: F401 (vhost_uri: a fixture)
+
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+SEED = 15
+EXAMPLES_PER_OPERATION = 20
+BUDGET_SECONDS = 180
+# One caller that passes every access check, so the answers go past it to the routes' own work.
+ROLES = ("leader", "admin", "auditor", "pii_reader", "intake")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, vhost_uri):  # noqa: F811 (the imported fixture)
+    running = start_platform(tmp_path_factory.mktemp("schemathesis"), vhost_uri)
+    yield running
+    stop_platform(running)
+
+
+def run_schemathesis(base_url: str, key: str, reports: Path) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "run", f"{base_url}/openapi.json",
+        "--header", f"X-API-Key: {key}", "--checks", CHECKS, "--seed", str(SEED),
+        "--max-examples", str(EXAMPLES_PER_OPERATION), "--phases", "examples,coverage,fuzzing",
+        "--workers", "2", "--continue-on-failure", "--no-color", "--request-timeout", "30",
+        "--report", "ndjson", "--report-dir", str(reports),
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=BUDGET_SECONDS * 2)
+
+
+def figures(report: Path) -> tuple[int, int, list[str]]:
+    """Operations exercised, requests sent, and the failures (operation, check, what)."""
+    operations, requests, failures = set(), 0, collections.Counter()
+    for line in report.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if "ScenarioFinished" not in event:
+            continue
+        recorder = event["ScenarioFinished"]["recorder"]
+        operations.add(recorder["label"])
+        requests += len(recorder.get("interactions", {}))
+        for checks in recorder.get("checks", {}).values():
+            for check in checks:
+                if check["status"] != "success":
+                    failure = (check.get("failure_info") or {}).get("failure", {})
+                    failures[f"{recorder['label']}: {check['name']}: {failure.get('message', '')!r}"] += 1
+    return len(operations), requests, [f"{count} × {what}" for what, count in sorted(failures.items())]
+
+
+def test_schemathesis_finds_nothing_wrong(platform, tmp_path):
+    key = platform.key(*ROLES, name="schemathesis")
+    started = time.monotonic()
+    done = run_schemathesis(platform.base_url, key, tmp_path)
+    seconds = time.monotonic() - started
+    [report] = tmp_path.glob("*.ndjson")
+    operations, requests, failures = figures(report)
+    print(f"\nschemathesis: {operations} operations, {requests} requests, {len(failures)} failures, "
+          f"{seconds:.0f} s (seed {SEED}, {EXAMPLES_PER_OPERATION} examples per operation)")
+    print("\n".join(failures))
+    documented = sum(len(ops) for ops in platform.client().get("/openapi.json").json()["paths"].values())
+    assert operations == documented, "an operation of the document was not exercised"
+    assert not failures and done.returncode == 0, done.stdout[-5000:]
+    assert seconds < BUDGET_SECONDS
