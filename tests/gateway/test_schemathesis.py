@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import subprocess
 import sys
 import time
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.problems import PROBLEM_JSON
 from tests.e2e.conftest import start_platform, stop_platform, vhost_uri  # noqa: F401 (vhost_uri: a fixture)
+from tests.e2e.test_access_matrix import NONE, REQUESTS, _call
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 SEED = 15
@@ -77,3 +80,27 @@ def test_schemathesis_finds_nothing_wrong(platform, tmp_path):
     assert operations == documented, "an operation of the document was not exercised"
     assert not failures and done.returncode == 0, done.stdout[-5000:]
     assert seconds < BUDGET_SECONDS
+
+
+# Parameters that name no resource: a format, a service code, an obligation's number.
+NOT_IDS = {"fmt", "code", "obligation_no"}
+OPEN311 = "/open311/"  # answers in Open311's own error list
+
+
+def id_operations() -> list[tuple[str, str]]:
+    return [op for op in REQUESTS if set(re.findall(r"{(\w+)}", op[1])) - NOT_IDS]
+
+
+def test_every_route_answers_404_for_an_unknown_id(platform):
+    key = platform.key(*ROLES, name="unknown ids")
+    wrong = []
+    with platform.client(key) as client:
+        for n, (method, path) in enumerate(id_operations()):
+            target = NONE | {"region": "150102"}
+            answer = _call(client, key, method, path, target, n)
+            media = answer.headers.get("content-type", "")
+            expected = "application/json" if path.startswith(OPEN311) else PROBLEM_JSON
+            if answer.status_code != 404 or not media.startswith(expected):
+                wrong.append(f"{method} {path}: {answer.status_code} {media} {answer.text[:200]}")
+    assert len(id_operations()) > 30
+    assert not wrong, "\n".join(wrong)
