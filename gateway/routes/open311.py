@@ -63,6 +63,17 @@ def render(payload: Any, fmt: str, root: str, item: str, status: int = 200,
     return JSONResponse(payload, status_code=status, headers=headers)
 
 
+def render_one(payload: dict, fmt: str, root: str) -> Response:
+    """A single object, as GeoReport v2 answers discovery and a service definition: the object
+    itself in JSON, and in XML an element named ``root`` holding its fields."""
+    if fmt == "xml":
+        holder = ET.Element("holder")
+        _append(holder, root, payload)
+        body = ET.tostring(holder[0], encoding="unicode", xml_declaration=False)
+        return Response(f'<?xml version="1.0" encoding="utf-8"?>{body}', media_type="text/xml; charset=utf-8")
+    return JSONResponse(payload)
+
+
 def _append(parent: ET.Element, tag: str, value: Any) -> None:
     child = ET.SubElement(parent, tag)
     if isinstance(value, dict):
@@ -160,9 +171,10 @@ def _parse_report(form: dict[str, str]) -> Report:
         raise Open311Error(400, "description is longer than 20000 characters")
     address = form.get("address_string")
     lat, long_ = form.get("lat"), form.get("long")
-    if not address and not (lat and long_):
-        raise Open311Error(400, "a location is required: address_string, or lat and long")
-    facts: dict[str, Any] = {"service_code": code, "media_url": form.get("media_url")}
+    address_id = form.get("address_id")
+    if not address and not address_id and not (lat and long_):
+        raise Open311Error(400, "a location is required: address_string, address_id, or lat and long")
+    facts: dict[str, Any] = {"service_code": code, "media_url": form.get("media_url"), "address_id": address_id}
     if lat and long_:
         facts.update(lat=_degrees(lat, "lat", 90), long=_degrees(long_, "long", 180))
     name = " ".join(p for p in (form.get("last_name"), form.get("first_name")) if p) or None
@@ -190,6 +202,17 @@ def coarse_place(directory, region_code: str | None) -> str | None:
     never the address the person gave (it may hold a door number, a name or a phone)."""
     chain = directory.lineage(region_code[:12]) if region_code else []
     return "".join(region.name for region in reversed(chain)) or None
+
+
+async def _as_primary(request: Request, view: dict) -> dict:
+    """A request merged into another case is handled as that case: it shows the primary case's
+    status, unit and updates under its own id, service and request time."""
+    primary_id = view.get("merged_into")
+    primary = await request.app.state.rpc.call("search", "get_case", primary_id) if primary_id else None
+    if not primary:
+        return view
+    shown = ("status", "assignment", "timeline", "region_code")
+    return view | {key: primary.get(key) for key in shown}
 
 
 def _request_entry(view: dict, directory) -> dict:
@@ -269,9 +292,7 @@ async def discovery(fmt: str, request: Request) -> Response:
                        "specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
                        "changeset": "2026-11-22T00:00:00+08:00", "type": "production",
                        "formats": ["application/json", "text/xml"]}]}
-        if _format(fmt) == "xml":
-            return render([payload], fmt, "discovery_root", "discovery")
-        return JSONResponse(payload)
+        return render_one(payload, _format(fmt), "discovery")
     except Open311Error as exc:
         return error(exc, "json")
 
@@ -290,7 +311,7 @@ async def service_definition(code: str, fmt: str) -> Response:
         _format(fmt)
         if code not in labels.CATEGORIES:
             raise Open311Error(404, f"no service with code {code!r}")
-        return render([_definition(code)], fmt, "service_definitions", "service_definition")
+        return render_one(_definition(code), fmt, "service_definition")
     except Open311Error as exc:
         return error(exc, fmt if fmt in FORMATS else "json")
 
@@ -357,7 +378,7 @@ async def list_requests(fmt: str, request: Request) -> Response:
         else:
             filters = {"channel": "open311", "received_from": isoformat(start), "received_to": isoformat(end)}
             views = await _views(request, filters, page, size)
-        entries = [_request_entry(v, request.app.state.directory) for v in views]
+        entries = [_request_entry(await _as_primary(request, v), request.app.state.directory) for v in views]
         entries = [e for e in entries if e["status"] in statuses and (not codes or e["service_code"] in codes)]
         return render(entries, fmt, "service_requests", "request")
     except Open311Error as exc:
@@ -374,7 +395,8 @@ async def get_request(request_id: str, fmt: str, request: Request) -> Response:
         view = await request.app.state.rpc.call("search", "get_case", request_id)
         if view is None or view.get("channel") != "open311":
             raise Open311Error(404, f"no service request {request_id!r}")
-        return render([_request_entry(view, request.app.state.directory)], fmt, "service_requests", "request")
+        entry = _request_entry(await _as_primary(request, view), request.app.state.directory)
+        return render([entry], fmt, "service_requests", "request")
     except Open311Error as exc:
         return error(exc, fmt_out)
     except BusUnavailable as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import xml.etree.ElementTree as ET
 import zipfile
 
 import openpyxl
@@ -156,3 +157,21 @@ def test_an_xlsx_with_a_dtd_is_refused(offline_client):
     assert response.status_code == 422, response.text
     assert "DTD" in response.json()["detail"] and fields(response) == ["file"]
 
+
+
+def test_open311_single_objects_have_the_spec_s_roots(offline_client):
+    discovery = ET.fromstring(offline_client.get("/open311/v2/discovery.xml").content)
+    assert discovery.tag == "discovery" and discovery.find("endpoints/endpoint/formats/format") is not None
+    definition = ET.fromstring(offline_client.get("/open311/v2/services/neighbor.xml").content)
+    assert definition.tag == "service_definition"
+    assert definition.findtext("service_code") == "neighbor"
+    assert definition.findtext("attributes/attribute/code") == "source_id"
+
+
+def test_open311_takes_an_address_id_as_the_location(offline_client):
+    form = {k: v for k, v in OPEN311_FORM.items() if k not in ("lat", "long", "address_string")}
+    without = offline_client.post("/open311/v2/requests.json", data=form, headers={"X-API-Key": ""})
+    assert without.status_code == 400 and "address_id" in without.json()[0]["description"]
+    located = offline_client.post("/open311/v2/requests.json", data=form | {"address_id": "150102-001-0017"},
+                                  headers={"X-API-Key": ""})
+    assert located.status_code == 503  # taken; only the broker being down stops it

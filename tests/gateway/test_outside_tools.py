@@ -1,4 +1,5 @@
-"""schemathesis, an outside tool, over every operation of the OpenAPI document.
+"""Tools nobody on the project wrote, against the whole platform: schemathesis over every
+operation of the OpenAPI document, and the ``georeport`` Open311 client.
 
 The whole platform runs as ``fengqiao up`` runs it (real services on a RabbitMQ vhost of its
 own), so answers that come from a service are checked too. The run is bounded and repeatable:
@@ -17,9 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
+from georeport import GeoReport
 
 from gateway.problems import PROBLEM_JSON
-from tests.e2e.conftest import start_platform, stop_platform, vhost_uri  # noqa: F401 (vhost_uri: a fixture)
+
+# vhost_uri is a fixture: imported so the platform below gets a vhost of its own.
+from tests.e2e.conftest import start_platform, stop_platform, vhost_uri, wait_until  # noqa: F401
 from tests.e2e.test_access_matrix import NONE, REQUESTS, _call
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -104,3 +108,26 @@ def test_every_route_answers_404_for_an_unknown_id(platform):
                 wrong.append(f"{method} {path}: {answer.status_code} {media} {answer.text[:200]}")
     assert len(id_operations()) > 30
     assert not wrong, "\n".join(wrong)
+
+
+def test_the_georeport_client_reads_every_resource(platform):
+    """The ``georeport`` Open311 client from PyPI, in both formats, for every read it has."""
+    key = platform.key("intake", name="Open311 客户端")
+    form = {"api_key": key, "service_code": "neighbor", "description": "楼道堆物，消防通道被占",
+            "address_string": "新城区清泉街社区", "attribute[source_id]": "GEOREPORT-1"}
+    with platform.client(key) as client:
+        [created] = client.post("/open311/v2/requests.json", data=form, headers={"X-API-Key": ""}).json()
+        request_id = created["service_request_id"]
+        wait_until(lambda: client.get(f"/open311/v2/requests/{request_id}.json").status_code == 200, 60,
+                   "the request is projected")
+    for output in ("json", "xml"):
+        city = GeoReport(f"{platform.base_url}/open311/v2", api_key=key, output_format=output)
+        services = city.get_service_list()
+        assert {s["service_code"] for s in services} >= {"neighbor", "labor_wage"} and len(services) == 14
+        definition = city.get_service_definition("neighbor")
+        assert definition["service_code"] == "neighbor" and definition["attributes"]
+        listed = city.get_service_requests(service_request_id=request_id)
+        listed = listed if isinstance(listed, list) else [listed]  # xmltodict makes one element a dict
+        assert [r["service_request_id"] for r in listed] == [request_id]
+        one = city.get_service_request(request_id)
+        assert (one["service_request_id"], one["service_code"], one["status"]) == (request_id, "neighbor", "open")
