@@ -49,7 +49,8 @@ def run_schemathesis(base_url: str, key: str, reports: Path) -> subprocess.Compl
         "--workers", "2", "--continue-on-failure", "--no-color", "--request-timeout", "30",
         "--report", "ndjson", "--report-dir", str(reports),
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=BUDGET_SECONDS * 2)
+    # In the report directory: schemathesis keeps a cache in its working directory.
+    return subprocess.run(command, capture_output=True, text=True, timeout=BUDGET_SECONDS * 2, cwd=reports)
 
 
 def figures(report: Path) -> tuple[int, int, list[str]]:
