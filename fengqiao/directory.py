@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fengqiao.screen import EVERYWHERE
 
-REGION_CODE = re.compile(r"^\d{6}(\d{3}(\d{3}(\d{3})?)?)?$")
+REGION_CODE = re.compile(r"^[0-9]{6}([0-9]{3}([0-9]{3}([0-9]{3})?)?)?$")  # ASCII digits only
 
 
 @dataclass(frozen=True)

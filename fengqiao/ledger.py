@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -197,13 +198,7 @@ def _tabular_rows(header: list[Any], body: Iterator[list[Any]], first_row: int, 
 def _rows(name: str, data: bytes, parsed: ParsedLedger) -> Iterator[tuple[int, dict]]:
     suffix = Path(name).suffix.lower()
     if suffix == ".xlsx":
-        import openpyxl
-
-        try:
-            sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
-        except Exception as exc:  # openpyxl raises many kinds for a file that is not a workbook
-            raise LedgerError(f"无法读取 Excel 文件：{exc}") from exc
-        rows = sheet.iter_rows(values_only=True)
+        rows = _xlsx_rows(data)
         header = next(rows, None)
         if header is None:
             raise LedgerError("表格是空的")
@@ -230,6 +225,39 @@ def _rows(name: str, data: bytes, parsed: ParsedLedger) -> Iterator[tuple[int, d
             yield number, {HEADERS[k]: v for k, v in raw.items() if k in HEADERS}
     else:
         raise LedgerError(f"不支持的文件类型 {suffix or '(无扩展名)'}：请使用 .xlsx、.csv 或 .jsonl")
+
+
+def _xlsx_rows(data: bytes) -> Iterator[tuple]:
+    """The first sheet's rows. A read-only workbook parses its XML while the rows are read, so
+    failures there are the file's fault too, and answered as such."""
+    import openpyxl
+
+    _refuse_dtd(data)
+    try:
+        sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets[0]
+        yield from sheet.iter_rows(values_only=True)
+    except Exception as exc:  # openpyxl (and defusedxml below it) raise many kinds for a broken workbook
+        raise LedgerError(f"无法读取 Excel 文件：{exc}") from exc
+
+
+DTD_PROLOG_BYTES = 4096
+
+
+def _refuse_dtd(data: bytes) -> None:
+    """A workbook part with a DTD (<!DOCTYPE>) is refused: Excel never writes one, and a DTD is
+    how entity expansion attacks come in (defusedxml, which openpyxl uses when present, refuses
+    the entities themselves anywhere in a part)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        return  # not a workbook at all: openpyxl says so
+    for info in archive.infolist():
+        if info.filename.endswith((".xml", ".rels")):
+            with archive.open(info) as part:
+                prolog = part.read(DTD_PROLOG_BYTES)
+            if b"<!DOCTYPE" in prolog.upper():
+                raise LedgerError(f"Excel 文件的 {info.filename} 含有 DTD（<!DOCTYPE>），不予读取："
+                                  "请用 Excel 另存后再导入")
 
 
 def parse_ledger(name: str, data: bytes, default_channel: str | None, job_id: str) -> ParsedLedger:

@@ -72,6 +72,8 @@ STAFF_OR_UNIT = ("mediator_id", "unit_id", "committee_id", "grade")
 
 def valid_id_number(number: str) -> bool:
     """GB 11643 check digit for 18-digit numbers; 15-digit legacy numbers have none."""
+    if not number.isascii():  # str.isdigit() also takes ² and fullwidth digits, which int() may not read
+        return False
     if len(number) == 15:
         return number.isdigit()
     if len(number) != 18 or not number[:17].isdigit():

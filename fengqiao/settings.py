@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     )
     directory_file: Path = Field(DEFAULT_DIRECTORY, description="regions and units (JSON)")
     rpc_timeout_seconds: float = Field(10.0, description="gateway → service RPC timeout")
+    max_body_mb: int = Field(16, ge=1, description="largest request body the gateway reads, in MB (a 1,000-item "
+                                                   "batch fits); ledger uploads have their own 50 MB")
     publish_timeout_seconds: float = Field(5.0, description="wait for the broker's confirm")
     delivery_limit: int = Field(5, description="deliveries before a failing message is dead-lettered")
     deadline_policy_file: Path = Field(DEFAULT_DEADLINES, description="deadline policy (YAML)")

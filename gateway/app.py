@@ -7,7 +7,8 @@ import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
 
@@ -16,8 +17,9 @@ from fengqiao.clock import Clock
 from fengqiao.directory import Directory
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
-from gateway import accounts, audit, problems, submissions
+from gateway import accounts, audit, openapi, problems, submissions
 from gateway.calls import call
+from gateway.limits import BodyLimit, declared_media_type
 from gateway.routes import accounts as account_routes
 from gateway.routes import (
     audit_log,
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version="0.1.0",
         description="One window for people's demands and disputes: 一窗受理、分流交办、调解回访。",
         lifespan=lifespan,
+        dependencies=[Depends(declared_media_type)],
     )
     app.state.settings = settings
     app.state.clock = clock or settings.clock()
@@ -115,6 +118,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static/screen", StaticFiles(directory=screen.STATIC), name="screen-assets")
+    # The routes themselves: FastAPI keeps included routers nested, each behind its own matcher.
+    app.state.api_routes = [route for router in ROUTERS for route in router.routes if isinstance(route, APIRoute)]
+    openapi.install(app)
+    # Multipart overhead on top of the largest ledger file.
+    app.add_middleware(BodyLimit, default=settings.max_body_mb << 20,
+                       larger={"/api/v1/imports": ledgers.MAX_FILE_BYTES + (1 << 20)})
 
     @app.middleware("http")
     async def measure(request: Request, call_next):

@@ -5,6 +5,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -65,7 +66,24 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-        title = {404: "资源不存在", 405: "不支持该请求方法"}.get(exc.status_code, "请求无法处理")
-        problem = Problem(exc.status_code, slug, title, str(exc.detail), headers=dict(exc.headers or {}))
+        slug, title = HTTP_PROBLEMS.get(exc.status_code, ("http-error", "请求无法处理"))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        problem = Problem(exc.status_code, slug, title, str(exc.detail), headers=headers)
         return problem_response(problem, request)
+
+
+HTTP_PROBLEMS = {400: ("bad-request", "请求无法解析"), 404: ("not-found", "资源不存在"),
+                 405: ("method-not-allowed", "不支持该请求方法"), 413: ("body-too-large", "请求体过大")}
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path. Starlette's own 405 names only the first
+    route that matched the path, and each route here has one method."""
+    methods = set()
+    for route in request.app.state.api_routes:
+        match, _ = route.matches({**request.scope, "method": "OPTIONS"})
+        if match != Match.NONE:
+            methods |= route.methods
+    return sorted(methods)

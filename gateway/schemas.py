@@ -10,9 +10,10 @@ from fengqiao.channels.base import MAX_TEXT
 from fengqiao.clock import local_time
 from fengqiao.directory import REGION_CODE
 from fengqiao.events import Channel, Level
+from fengqiao.validation import CheckedInput
 
 
-class CaseSubmission(BaseModel):
+class CaseSubmission(CheckedInput):
     """A case as a channel's system posts it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -59,7 +60,7 @@ class Accepted(BaseModel):
     status: str = "received"
 
 
-class BatchBody(BaseModel):
+class BatchBody(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
     items: list[dict] = Field(min_length=1, max_length=1000, description="up to 1,000 payloads of the channel")
@@ -88,7 +89,7 @@ class BatchResult(BaseModel):
     items: list[BatchItem]
 
 
-class UnmergeRequest(BaseModel):
+class UnmergeRequest(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
     report_id: str = Field(min_length=1, max_length=64, description="the merged report's id (its own case id)")
@@ -135,26 +136,26 @@ class CaseView(BaseModel):
     timeline: list[TimelineEntry] = []
 
 
-class ReturnRequest(BaseModel):
+class ReturnRequest(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500, description="退单理由")
 
 
-class EscalateRequest(BaseModel):
+class EscalateRequest(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500, description="提级理由")
 
 
-class ReassignRequest(BaseModel):
+class ReassignRequest(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
     unit_id: str = Field(min_length=1, max_length=100, description="the directory's unit id")
     reason: str = Field(min_length=1, max_length=500, description="改派理由")
 
 
-class ProgressRequest(BaseModel):
+class ProgressRequest(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
     note: str = Field(min_length=1, max_length=5000, description="办理进展")

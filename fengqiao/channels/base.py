@@ -10,25 +10,26 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from fengqiao.clock import local_time
 from fengqiao.directory import REGION_CODE
+from fengqiao.validation import CheckedInput
 
 MAX_TEXT = 20_000
-PHONE_CHARS = re.compile(r"^[\d\s+\-()*]{7,40}$")
-ID_CHARS = re.compile(r"^(\d{15}|\d{17}[\dXx])$")
+PHONE_CHARS = re.compile(r"[\d\s+\-()*]{7,40}", re.ASCII)
+ID_CHARS = re.compile(r"\d{15}|\d{17}[\dXx]", re.ASCII)  # ASCII: a bare \d takes any script's digits
 RegionCode = Field(None, pattern=REGION_CODE.pattern, description="GB/T 2260 code (6, 9, 12 or 15 digits)")
 
 
 def _phone(value: str) -> str:
-    if not PHONE_CHARS.match(value):
+    if not PHONE_CHARS.fullmatch(value):
         raise ValueError("not a phone number (7 to 40 digits, spaces, +, -, parentheses)")
     return value
 
 
 def _id_number(value: str) -> str:
-    if not ID_CHARS.match(value):
+    if not ID_CHARS.fullmatch(value):
         raise ValueError("an ID-card number has 15 digits, or 17 digits and a digit or X")
     return value.upper()
 
@@ -37,7 +38,7 @@ Phone = Annotated[str, Field(max_length=40, description="联系电话"), AfterVa
 IdNumber = Annotated[str, Field(description="身份证号 (15 or 18 characters)"), AfterValidator(_id_number)]
 
 
-class Strict(BaseModel):
+class Strict(CheckedInput):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
@@ -87,10 +88,18 @@ def text_field(description: str) -> Any:
     return Field(min_length=1, max_length=MAX_TEXT, description=description)
 
 
+def composed_text(text: str, *fields: str) -> str:
+    """The case text an adapter composes from several fields: each may be at its maximum, so
+    their sum is checked too, and a refusal names them all."""
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"{' + '.join(fields)} make a case text of {len(text)} characters; at most {MAX_TEXT}")
+    return text
+
+
 def blank_is_invalid(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
     return value
 
 
-__all__ = ["ChannelPayload", "Party", "Person", "Phone", "RegionCode", "Report", "text_field"]
+__all__ = ["ChannelPayload", "Party", "Person", "Phone", "RegionCode", "Report", "composed_text", "text_field"]

@@ -3,9 +3,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from fengqiao.channels.base import ChannelPayload, Party, RegionCode, Report, blank_is_invalid, text_field
+from fengqiao.channels.base import (
+    ChannelPayload,
+    Party,
+    RegionCode,
+    Report,
+    blank_is_invalid,
+    composed_text,
+    text_field,
+)
 
 
 class CourtReferral(ChannelPayload):
@@ -26,11 +34,19 @@ class CourtReferral(ChannelPayload):
 
     _facts = field_validator("facts")(blank_is_invalid)
 
+    @model_validator(mode="after")
+    def _text_fits(self) -> CourtReferral:
+        self._text()
+        return self
+
+    def _text(self) -> str:
+        return composed_text(f"案由：{self.cause}。{self.facts}", "cause", "facts")
+
     def to_report(self) -> Report:
         parties = [p.model_copy(update={"role": p.role or "原告"}) for p in self.plaintiffs]
         parties += [p.model_copy(update={"role": p.role or "被告"}) for p in self.defendants]
         return self._report(
-            source_id=self.case_no, text=f"案由：{self.cause}。{self.facts}", address=self.address,
+            source_id=self.case_no, text=self._text(), address=self.address,
             region_code=self.region_code, reported_at=self.referred_at, reporter=self.plaintiffs[0],
             parties=parties,
             facts={"court": self.court, "cause": self.cause, "claim_amount": self.claim_amount,

@@ -4,9 +4,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from fengqiao.channels.base import ChannelPayload, Person, RegionCode, Report, blank_is_invalid, text_field
+from fengqiao.channels.base import (
+    ChannelPayload,
+    Person,
+    RegionCode,
+    Report,
+    blank_is_invalid,
+    composed_text,
+    text_field,
+)
 
 
 class PetitionItem(ChannelPayload):
@@ -27,10 +35,19 @@ class PetitionItem(ChannelPayload):
 
     _content = field_validator("content")(blank_is_invalid)
 
+    @model_validator(mode="after")
+    def _text_fits(self) -> PetitionItem:
+        self._text()
+        return self
+
+    def _text(self) -> str:
+        if not self.demand:
+            return self.content
+        return composed_text(f"{self.content}\n诉求：{self.demand}", "content", "demand")
+
     def to_report(self) -> Report:
-        text = self.content if not self.demand else f"{self.content}\n诉求：{self.demand}"
         return self._report(
-            source_id=self.petition_no, text=text, address=self.address, region_code=self.region_code,
+            source_id=self.petition_no, text=self._text(), address=self.address, region_code=self.region_code,
             reported_at=self.registered_at, reporter=self.petitioner,
             facts={"form": self.form, "petitioner_count": self.petitioner_count,
                    "previous_count": self.previous_count, "higher_level_threat": self.higher_level_threat},

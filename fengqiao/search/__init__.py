@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from fengqiao.privacy import mask_numbers, phone_tail
+from fengqiao.store.query import cursor_scalar
 
 MAX_PAGE = 200
 TOTAL_LIMIT = 10_000  # beyond this, totals are a lower bound (Elasticsearch's track_total_hits)
@@ -284,4 +285,7 @@ def decode_cursor(cursor: str | None, sort: str) -> list | None:
         raise InvalidQuery("cursor is not one this search returned") from exc
     if kind != sort:
         raise InvalidQuery(f"cursor belongs to sort {kind!r}, not {sort!r}")
+    # The key's shape is the sort's (see sort_key); nested or huge values would reach the index.
+    if len(key) != (1 if sort == "received" else 2) or not all(cursor_scalar(part) for part in key):
+        raise InvalidQuery("cursor is not one this search returned")
     return key

@@ -55,12 +55,26 @@ def encode_cursor(order: Order, doc: dict) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[Any, str]:
+    """The position a cursor holds; a cursor this module did not make (a list for the value,
+    an integer SQLite cannot bind) is refused here rather than in the database."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value, doc_id = json.loads(base64.urlsafe_b64decode(padded))
     except (ValueError, TypeError) as exc:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
+    if not (cursor_scalar(value) and isinstance(doc_id, str)):
+        raise ValueError(f"invalid cursor {cursor!r}")
     return value, doc_id
+
+
+INT64 = range(-(2**63), 2**63)
+
+
+def cursor_scalar(value: Any) -> bool:
+    """Whether a value can stand in a cursor: what a sort field holds, within what the stores bind."""
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return True
+    return isinstance(value, int) and value in INT64
 
 
 def lookup(doc: dict, path: str) -> Any:

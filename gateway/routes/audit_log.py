@@ -5,17 +5,18 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from fengqiao.clock import isoformat, local_time
 from fengqiao.store import Order
+from fengqiao.validation import CheckedInput
 from gateway.auth import Allowed
 from gateway.problems import Problem
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 
-class AuditQuery(BaseModel):
+class AuditQuery(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
     actor: str | None = Field(None, max_length=100, description="a client's or staff member's name")

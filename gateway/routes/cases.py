@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from fengqiao import labels
 from fengqiao.channels import Report
@@ -13,6 +13,7 @@ from fengqiao.clock import isoformat, local_time
 from fengqiao.directory import REGION_CODE
 from fengqiao.events import Channel
 from fengqiao.privacy import names_in
+from fengqiao.validation import CheckedInput
 from gateway import audit, submissions
 from gateway.auth import Allowed, Caller
 from gateway.bridge import BusUnavailable
@@ -32,7 +33,7 @@ from gateway.schemas import (
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 
 
-class CaseListFilters(BaseModel):
+class CaseListFilters(CheckedInput):
     """Filters of the case list and the ledger export. Times without a zone are Beijing time."""
 
     model_config = ConfigDict(extra="forbid")

@@ -4,9 +4,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from fengqiao import labels
+from fengqiao.validation import CheckedInput
 from gateway import audit
 from gateway.auth import Allowed, Caller
 from gateway.calls import call, case_in_scope, for_caller
@@ -17,10 +18,11 @@ router = APIRouter(prefix="/api/v1", tags=["follow-up"])
 def code_or_chinese(names: dict[str, str]) -> BeforeValidator:
     """Accept a code or its Chinese name (满意 → satisfied)."""
     codes = {name: code for code, name in names.items()}
-    return BeforeValidator(lambda value: codes.get(value, value))
+    # Only a string can be a name; anything else goes on to be refused as not one of the codes.
+    return BeforeValidator(lambda value: codes.get(value, value) if isinstance(value, str) else value)
 
 
-class _Body(BaseModel):
+class _Body(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -7,12 +7,13 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from fengqiao import labels
 from fengqiao.clock import isoformat, local_time
 from fengqiao.directory import REGION_CODE
 from fengqiao.privacy import valid_id_number
+from fengqiao.validation import CheckedInput
 from gateway import agreement, audit
 from gateway.auth import Allowed, Caller
 from gateway.calls import call, case_in_scope, for_caller, mediation_in_scope, out_of_scope
@@ -23,7 +24,7 @@ REFUSALS = {"MediationNotFound": 404, "MediationRefused": 422}
 Category = Literal[tuple(labels.CATEGORIES)]  # type: ignore[valid-type]
 
 
-class _Body(BaseModel):
+class _Body(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -32,8 +33,9 @@ class PartyIn(_Body):
     role: Literal["applicant", "respondent", "party", "third_party"] = Field(
         description="申请人 / 被申请人 / 当事人 / 第三人")
     kind: Literal["person", "organisation"] = "person"
-    phone: str | None = Field(None, pattern=r"^[\d\-+ ]{7,20}$", examples=["13912345678"])
-    id_number: str | None = Field(None, description="居民身份证号 (18 digits, checked)")
+    phone: str | None = Field(None, pattern=r"^[0-9\-+ ]{7,20}$", examples=["13912345678"])
+    id_number: str | None = Field(None, min_length=15, max_length=18,
+                                  description="居民身份证号 (18 characters with a check digit, or 15 digits)")
 
     @field_validator("id_number")
     @classmethod

@@ -10,6 +10,8 @@ anyone may read them. ``tokens/{token}`` answers only tokens that an Open311 POS
 """
 from __future__ import annotations
 
+import math
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -20,10 +22,11 @@ from fastapi.responses import JSONResponse, Response
 from fengqiao import labels
 from fengqiao.channels import Person, Report
 from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
+from fengqiao.validation import FIRST_YEAR, LAST_YEAR, check_year, strip_controls
 from gateway import submissions
 from gateway.auth import API_KEY_HEADER, PUBLIC, Access, Caller, caller_of_key
 from gateway.bridge import BusUnavailable
-from gateway.calls import replay_visible
+from gateway.calls import RETRY_AFTER_SECONDS, replay_visible
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 public = APIRouter(prefix="/open311/v2", tags=["open311"], dependencies=[PUBLIC])
@@ -31,6 +34,8 @@ FORMATS = ("json", "xml")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_PAGE_SIZE = 1000
+MAX_REQUEST_IDS = 100
+WHOLE_NUMBER = re.compile("[0-9]{1,9}")
 CLOSED_STATUSES = {"closed"}
 STAGE_NOTES = {"received": "已受理", "assigned": "已分派", "merged": "已并入同一事项的案件"}
 
@@ -42,15 +47,31 @@ class Open311Error(Exception):
         self.fmt = fmt if fmt in FORMATS else "json"
 
 
-def render(payload: Any, fmt: str, root: str, item: str, status: int = 200) -> Response:
+def unavailable(exc: BusUnavailable) -> Open311Error:
+    return Open311Error(503, f"temporarily unavailable, retry later: {exc}")
+
+
+def render(payload: Any, fmt: str, root: str, item: str, status: int = 200,
+           headers: dict[str, str] | None = None) -> Response:
     if fmt == "xml":
         element = ET.Element(root)
         for entry in payload:
             _append(element, item, entry)
         body = ET.tostring(element, encoding="unicode", xml_declaration=False)
         return Response(f'<?xml version="1.0" encoding="utf-8"?>{body}', status_code=status,
-                        media_type="text/xml; charset=utf-8")
-    return JSONResponse(payload, status_code=status)
+                        media_type="text/xml; charset=utf-8", headers=headers)
+    return JSONResponse(payload, status_code=status, headers=headers)
+
+
+def render_one(payload: dict, fmt: str, root: str) -> Response:
+    """A single object, as GeoReport v2 answers discovery and a service definition: the object
+    itself in JSON, and in XML an element named ``root`` holding its fields."""
+    if fmt == "xml":
+        holder = ET.Element("holder")
+        _append(holder, root, payload)
+        body = ET.tostring(holder[0], encoding="unicode", xml_declaration=False)
+        return Response(f'<?xml version="1.0" encoding="utf-8"?>{body}', media_type="text/xml; charset=utf-8")
+    return JSONResponse(payload)
 
 
 def _append(parent: ET.Element, tag: str, value: Any) -> None:
@@ -68,7 +89,9 @@ def _append(parent: ET.Element, tag: str, value: Any) -> None:
 
 
 def error(exc: Open311Error, fmt: str) -> Response:
-    return render([{"code": exc.status, "description": exc.description}], fmt, "errors", "error", exc.status)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if exc.status == 503 else None
+    return render([{"code": exc.status, "description": exc.description}], fmt, "errors", "error", exc.status,
+                  headers)
 
 
 def install(app) -> None:
@@ -123,7 +146,19 @@ class Open311Submitter:
         return caller
 
 
-def _parse_report(form) -> Report:
+async def _form_fields(request: Request) -> dict[str, str]:
+    """A service request's fields: form-encoded, as GeoReport v2 posts them, or multipart
+    without files (media is referred to by media_url)."""
+    if not request.headers.get("content-type", "").startswith(FORM_TYPES):
+        raise Open311Error(415, "post a service request as application/x-www-form-urlencoded (or multipart/form-data)")
+    form = await request.form()
+    files = [key for key, value in form.multi_items() if not isinstance(value, str)]
+    if files:
+        raise Open311Error(400, f"{', '.join(files)}: files are not taken; give a media_url instead")
+    return {key: strip_controls(value) for key, value in form.items()}
+
+
+def _parse_report(form: dict[str, str]) -> Report:
     code = form.get("service_code")
     if not code:
         raise Open311Error(400, "service_code was not provided")
@@ -136,14 +171,12 @@ def _parse_report(form) -> Report:
         raise Open311Error(400, "description is longer than 20000 characters")
     address = form.get("address_string")
     lat, long_ = form.get("lat"), form.get("long")
-    if not address and not (lat and long_):
-        raise Open311Error(400, "a location is required: address_string, or lat and long")
-    facts: dict[str, Any] = {"service_code": code, "media_url": form.get("media_url")}
-    try:
-        if lat and long_:
-            facts.update(lat=float(lat), long=float(long_))
-    except ValueError as exc:
-        raise Open311Error(400, "lat and long must be decimal degrees") from exc
+    address_id = form.get("address_id")
+    if not address and not address_id and not (lat and long_):
+        raise Open311Error(400, "a location is required: address_string, address_id, or lat and long")
+    facts: dict[str, Any] = {"service_code": code, "media_url": form.get("media_url"), "address_id": address_id}
+    if lat and long_:
+        facts.update(lat=_degrees(lat, "lat", 90), long=_degrees(long_, "long", 180))
     name = " ".join(p for p in (form.get("last_name"), form.get("first_name")) if p) or None
     try:
         reporter = Person(name=name, phone=form.get("phone") or None)
@@ -154,11 +187,32 @@ def _parse_report(form) -> Report:
                   original={k: v for k, v in form.items() if k != "api_key"})
 
 
+def _degrees(value: str, name: str, bound: float) -> float:
+    try:
+        degrees = float(value)
+    except ValueError:
+        degrees = math.nan
+    if not -bound <= degrees <= bound:  # NaN fails this too
+        raise Open311Error(400, f"{name} must be decimal degrees from -{bound} to {bound}")
+    return degrees
+
+
 def coarse_place(directory, region_code: str | None) -> str | None:
     """Where, as a public record says it: the named regions down to the village or community,
     never the address the person gave (it may hold a door number, a name or a phone)."""
     chain = directory.lineage(region_code[:12]) if region_code else []
     return "".join(region.name for region in reversed(chain)) or None
+
+
+async def _as_primary(request: Request, view: dict) -> dict:
+    """A request merged into another case is handled as that case: it shows the primary case's
+    status, unit and updates under its own id, service and request time."""
+    primary_id = view.get("merged_into")
+    primary = await request.app.state.rpc.call("search", "get_case", primary_id) if primary_id else None
+    if not primary:
+        return view
+    shown = ("status", "assignment", "timeline", "region_code")
+    return view | {key: primary.get(key) for key in shown}
 
 
 def _request_entry(view: dict, directory) -> dict:
@@ -203,15 +257,18 @@ def _date(value: str | None, name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        check_year(moment, name)  # a window reaching past year 1 or 9999 cannot be computed
     except ValueError as exc:
-        raise Open311Error(400, f"{name} must be an ISO 8601 date-time, got {value!r}") from exc
+        raise Open311Error(400, f"{name} must be an ISO 8601 date-time from {FIRST_YEAR} to {LAST_YEAR}, "
+                                f"got {value!r}") from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=CHINA_TZ)
 
 
 def _positive(value: str | None, name: str, default: int, upper: int) -> int:
     if value is None:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= upper:
+    # ASCII digits only: str.isdigit() also takes ² and other digits int() cannot read.
+    if not WHOLE_NUMBER.fullmatch(value) or not 1 <= int(value) <= upper:
         raise Open311Error(400, f"{name} must be a whole number from 1 to {upper}")
     return int(value)
 
@@ -235,9 +292,7 @@ async def discovery(fmt: str, request: Request) -> Response:
                        "specification": "http://wiki.open311.org/GeoReport_v2", "url": base,
                        "changeset": "2026-11-22T00:00:00+08:00", "type": "production",
                        "formats": ["application/json", "text/xml"]}]}
-        if _format(fmt) == "xml":
-            return render([payload], fmt, "discovery_root", "discovery")
-        return JSONResponse(payload)
+        return render_one(payload, _format(fmt), "discovery")
     except Open311Error as exc:
         return error(exc, "json")
 
@@ -256,7 +311,7 @@ async def service_definition(code: str, fmt: str) -> Response:
         _format(fmt)
         if code not in labels.CATEGORIES:
             raise Open311Error(404, f"no service with code {code!r}")
-        return render([_definition(code)], fmt, "service_definitions", "service_definition")
+        return render_one(_definition(code), fmt, "service_definition")
     except Open311Error as exc:
         return error(exc, fmt if fmt in FORMATS else "json")
 
@@ -267,8 +322,7 @@ async def post_request(fmt: str, request: Request,
     fmt_out = fmt if fmt in FORMATS else "json"
     try:
         _format(fmt)
-        form = await request.form()
-        report = _parse_report(form)
+        report = _parse_report(await _form_fields(request))
         state = request.app.state
         receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller, report,
                                            state.clock.now())
@@ -277,7 +331,7 @@ async def post_request(fmt: str, request: Request,
     except Open311Error as exc:
         return error(exc, fmt_out)
     except BusUnavailable as exc:
-        return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
+        return error(unavailable(exc), fmt_out)
     state.metrics.submissions.labels("open311", "replayed" if receipt.replayed else "accepted").inc()
     entry = {"service_request_id": receipt.case_id, "token": receipt.token,
              "service_notice": f"已受理，编号 {receipt.number}", "account_id": None}
@@ -315,6 +369,8 @@ async def list_requests(fmt: str, request: Request) -> Response:
         if not statuses <= {"open", "closed"}:
             raise Open311Error(400, "status must be open, closed or both")
         ids = [i.strip() for i in (query.get("service_request_id") or "").split(",") if i.strip()]
+        if len(ids) > MAX_REQUEST_IDS:
+            raise Open311Error(400, f"service_request_id lists at most {MAX_REQUEST_IDS} ids")
         codes = {c.strip() for c in (query.get("service_code") or "").split(",") if c.strip()}
         if ids:
             views = [v for v in [await request.app.state.rpc.call("search", "get_case", i) for i in ids] if v]
@@ -322,13 +378,13 @@ async def list_requests(fmt: str, request: Request) -> Response:
         else:
             filters = {"channel": "open311", "received_from": isoformat(start), "received_to": isoformat(end)}
             views = await _views(request, filters, page, size)
-        entries = [_request_entry(v, request.app.state.directory) for v in views]
+        entries = [_request_entry(await _as_primary(request, v), request.app.state.directory) for v in views]
         entries = [e for e in entries if e["status"] in statuses and (not codes or e["service_code"] in codes)]
         return render(entries, fmt, "service_requests", "request")
     except Open311Error as exc:
         return error(exc, fmt_out)
     except BusUnavailable as exc:
-        return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
+        return error(unavailable(exc), fmt_out)
 
 
 @public.get("/requests/{request_id}.{fmt}")
@@ -339,8 +395,9 @@ async def get_request(request_id: str, fmt: str, request: Request) -> Response:
         view = await request.app.state.rpc.call("search", "get_case", request_id)
         if view is None or view.get("channel") != "open311":
             raise Open311Error(404, f"no service request {request_id!r}")
-        return render([_request_entry(view, request.app.state.directory)], fmt, "service_requests", "request")
+        entry = _request_entry(await _as_primary(request, view), request.app.state.directory)
+        return render([entry], fmt, "service_requests", "request")
     except Open311Error as exc:
         return error(exc, fmt_out)
     except BusUnavailable as exc:
-        return error(Open311Error(503, f"temporarily unavailable, retry later: {exc}"), fmt_out)
+        return error(unavailable(exc), fmt_out)

@@ -6,11 +6,12 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from fengqiao import labels, public
 from fengqiao.clock import isoformat, local_time
 from fengqiao.directory import REGION_CODE
+from fengqiao.validation import CheckedInput
 from gateway.auth import PUBLIC, Allowed, Caller
 from gateway.calls import call, out_of_scope
 
@@ -22,7 +23,7 @@ RegionCode = Annotated[str, Field(pattern=REGION_CODE.pattern)]
 EventType = Annotated[str, Field(min_length=1, max_length=80, examples=["case.assigned"])]
 
 
-class _Body(BaseModel):
+class _Body(CheckedInput):
     model_config = ConfigDict(extra="forbid")
 
 

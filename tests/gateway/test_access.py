@@ -51,7 +51,7 @@ def test_every_route_declares_its_access_once():
 
 def test_the_openapi_document_declares_both_security_schemes(offline_client):
     spec = offline_client.get("/openapi.json").json()
-    assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "StaffToken"}
+    assert set(spec["components"]["securitySchemes"]) == {"ApiKey", "StaffToken", "Open311ApiKey"}
     assign = spec["paths"]["/api/v1/cases/{case_id}/assign"]["post"]
     assert {"ApiKey": []} in assign["security"] and {"StaffToken": []} in assign["security"]
 

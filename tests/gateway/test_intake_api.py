@@ -123,7 +123,7 @@ def test_open311_services_in_json_and_xml(offline_client):
     xml = offline_client.get("/open311/v2/services.xml")
     assert xml.headers["content-type"].startswith("text/xml")
     assert "<service_code>neighbor</service_code>" in xml.text and xml.text.startswith("<?xml")
-    definition = offline_client.get("/open311/v2/services/neighbor.json").json()[0]
+    definition = offline_client.get("/open311/v2/services/neighbor.json").json()  # one object, as the spec has it
     assert definition["service_code"] == "neighbor" and definition["attributes"][0]["code"] == "source_id"
     missing = offline_client.get("/open311/v2/services/unicorns.xml")
     assert missing.status_code == 404 and "<code>404</code>" in missing.text
@@ -156,7 +156,7 @@ def test_open311_post_request_and_token(client, bus_uri):
     ({"api_key": "nope"}, 403, "api_key is unknown"),
     ({"api_key": None}, 403, "api_key is required"),
     ({"address_string": None, "lat": None}, 400, "a location is required"),
-    ({"lat": "north"}, 400, "lat and long must be decimal degrees"),
+    ({"lat": "north"}, 400, "lat must be decimal degrees"),
     ({"description": " "}, 400, "description was not provided"),
 ])
 def test_open311_errors_name_what_is_wrong(offline_client, change, status, description):

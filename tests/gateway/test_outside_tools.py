@@ -1,0 +1,134 @@
+"""Tools nobody on the project wrote, against the whole platform: schemathesis over every
+operation of the OpenAPI document, and the ``georeport`` Open311 client.
+
+The whole platform runs as ``fengqiao up`` runs it (real services on a RabbitMQ vhost of its
+own), so answers that come from a service are checked too. The run is bounded and repeatable:
+a fixed seed, a few examples per operation, positive and negative data. Each answer must be no
+5xx, a documented status and media type, and a body matching the documented schema. The test
+prints the figures: operations, requests and failures, and each failure's operation and check.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from georeport import GeoReport
+
+from gateway.problems import PROBLEM_JSON
+
+# vhost_uri is a fixture: imported so the platform below gets a vhost of its own.
+from tests.e2e.conftest import start_platform, stop_platform, vhost_uri, wait_until  # noqa: F401
+from tests.e2e.test_access_matrix import NONE, REQUESTS, _call
+
+CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+SEED = 15
+EXAMPLES_PER_OPERATION = 20
+BUDGET_SECONDS = 180
+# One caller that passes every access check, so the answers go past it to the routes' own work.
+ROLES = ("leader", "admin", "auditor", "pii_reader", "intake")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, vhost_uri):  # noqa: F811 (the imported fixture)
+    running = start_platform(tmp_path_factory.mktemp("schemathesis"), vhost_uri)
+    yield running
+    stop_platform(running)
+
+
+def run_schemathesis(base_url: str, key: str, reports: Path) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "run", f"{base_url}/openapi.json",
+        "--header", f"X-API-Key: {key}", "--checks", CHECKS, "--seed", str(SEED),
+        "--max-examples", str(EXAMPLES_PER_OPERATION), "--phases", "examples,coverage,fuzzing",
+        "--workers", "2", "--continue-on-failure", "--no-color", "--request-timeout", "30",
+        "--report", "ndjson", "--report-dir", str(reports),
+    ]
+    # In the report directory: schemathesis keeps a cache in its working directory.
+    return subprocess.run(command, capture_output=True, text=True, timeout=BUDGET_SECONDS * 2, cwd=reports)
+
+
+def figures(report: Path) -> tuple[int, int, list[str]]:
+    """Operations exercised, requests sent, and the failures (operation, check, what)."""
+    operations, requests, failures = set(), 0, collections.Counter()
+    for line in report.read_text(encoding="utf-8").splitlines():
+        event = json.loads(line)
+        if "ScenarioFinished" not in event:
+            continue
+        recorder = event["ScenarioFinished"]["recorder"]
+        operations.add(recorder["label"])
+        requests += len(recorder.get("interactions", {}))
+        for checks in recorder.get("checks", {}).values():
+            for check in checks:
+                if check["status"] != "success":
+                    failure = (check.get("failure_info") or {}).get("failure", {})
+                    failures[f"{recorder['label']}: {check['name']}: {failure.get('message', '')!r}"] += 1
+    return len(operations), requests, [f"{count} × {what}" for what, count in sorted(failures.items())]
+
+
+def test_schemathesis_finds_nothing_wrong(platform, tmp_path):
+    key = platform.key(*ROLES, name="schemathesis")
+    started = time.monotonic()
+    done = run_schemathesis(platform.base_url, key, tmp_path)
+    seconds = time.monotonic() - started
+    [report] = tmp_path.glob("*.ndjson")
+    operations, requests, failures = figures(report)
+    print(f"\nschemathesis: {operations} operations, {requests} requests, {len(failures)} failures, "
+          f"{seconds:.0f} s (seed {SEED}, {EXAMPLES_PER_OPERATION} examples per operation)")
+    print("\n".join(failures))
+    documented = sum(len(ops) for ops in platform.client().get("/openapi.json").json()["paths"].values())
+    assert operations == documented, "an operation of the document was not exercised"
+    assert not failures and done.returncode == 0, done.stdout[-5000:]
+    assert seconds < BUDGET_SECONDS
+
+
+# Parameters that name no resource: a format, a service code, an obligation's number.
+NOT_IDS = {"fmt", "code", "obligation_no"}
+OPEN311 = "/open311/"  # answers in Open311's own error list
+
+
+def id_operations() -> list[tuple[str, str]]:
+    return [op for op in REQUESTS if set(re.findall(r"{(\w+)}", op[1])) - NOT_IDS]
+
+
+def test_every_route_answers_404_for_an_unknown_id(platform):
+    key = platform.key(*ROLES, name="unknown ids")
+    wrong = []
+    with platform.client(key) as client:
+        for n, (method, path) in enumerate(id_operations()):
+            target = NONE | {"region": "150102"}
+            answer = _call(client, key, method, path, target, n)
+            media = answer.headers.get("content-type", "")
+            expected = "application/json" if path.startswith(OPEN311) else PROBLEM_JSON
+            if answer.status_code != 404 or not media.startswith(expected):
+                wrong.append(f"{method} {path}: {answer.status_code} {media} {answer.text[:200]}")
+    assert len(id_operations()) > 30
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_georeport_client_reads_every_resource(platform):
+    """The ``georeport`` Open311 client from PyPI, in both formats, for every read it has."""
+    key = platform.key("intake", name="Open311 客户端")
+    form = {"api_key": key, "service_code": "neighbor", "description": "楼道堆物，消防通道被占",
+            "address_string": "新城区清泉街社区", "attribute[source_id]": "GEOREPORT-1"}
+    with platform.client(key) as client:
+        [created] = client.post("/open311/v2/requests.json", data=form, headers={"X-API-Key": ""}).json()
+        request_id = created["service_request_id"]
+        wait_until(lambda: client.get(f"/open311/v2/requests/{request_id}.json").status_code == 200, 60,
+                   "the request is projected")
+    for output in ("json", "xml"):
+        city = GeoReport(f"{platform.base_url}/open311/v2", api_key=key, output_format=output)
+        services = city.get_service_list()
+        assert {s["service_code"] for s in services} >= {"neighbor", "labor_wage"} and len(services) == 14
+        definition = city.get_service_definition("neighbor")
+        assert definition["service_code"] == "neighbor" and definition["attributes"]
+        listed = city.get_service_requests(service_request_id=request_id)
+        listed = listed if isinstance(listed, list) else [listed]  # xmltodict makes one element a dict
+        assert [r["service_request_id"] for r in listed] == [request_id]
+        one = city.get_service_request(request_id)
+        assert (one["service_request_id"], one["service_code"], one["status"]) == (request_id, "neighbor", "open")
