@@ -207,7 +207,7 @@ class ScreenFeed(ConsumerMixin):
     """Counter notices on a queue of this gateway's own, which goes away with it."""
 
     def __init__(self, amqp_uri: str, loop: asyncio.AbstractEventLoop, hub: ScreenHub):
-        self.connection = Connection(amqp_uri)
+        self.connection = Connection(amqp_uri, heartbeat=30)  # so a half-open connection is noticed and remade
         self._loop, self._hub = loop, hub
         self._thread = threading.Thread(target=self.run, name="fq-screen-feed", daemon=True)
 

@@ -11,16 +11,16 @@ import time
 
 from amqp import Message as AmqpMessage
 from kombu import Connection
-from kombu.pools import connections
 from kombu.utils.json import dumps
 
 from fengqiao.outbox import JSON, Message
 
 PERSISTENT = 2
 CONFIRM_SECONDS = 30
+POOL_SIZE = 11  # nameko's 10 workers and the outbox relay
 
 
-class PublishNotConfirmed(ConnectionError):
+class PublishNotConfirmed(RuntimeError):
     """The broker refused (nack) or did not confirm a message in time; it may be queued or not."""
 
 
@@ -40,7 +40,10 @@ class Confirms:
         self.waiting.add(self.sent)
 
     def _ack(self, delivery_tag: int, multiple: bool) -> None:
-        self.waiting -= {t for t in self.waiting if t <= delivery_tag} if multiple else {delivery_tag}
+        if multiple:
+            self.waiting = {t for t in self.waiting if t > delivery_tag}
+        else:
+            self.waiting.discard(delivery_tag)
 
     def _nack(self, delivery_tag: int, multiple: bool, requeue: bool = False) -> None:
         self.refused = True
@@ -48,19 +51,37 @@ class Confirms:
 
 
 class ConfirmedPublisher:
-    def __init__(self, amqp_uri: str, confirm_seconds: float = CONFIRM_SECONDS):
-        self._connection = Connection(amqp_uri)
+    def __init__(self, amqp_uri: str, confirm_seconds: float = CONFIRM_SECONDS, connections: int = POOL_SIZE):
+        # Socket timeouts: a broker that stops reading (an alarm, a partition) fails the call
+        # instead of blocking its worker for good.
+        self._connection = Connection(amqp_uri, connect_timeout=10, transport_options={
+            "read_timeout": confirm_seconds, "write_timeout": confirm_seconds})
+        self._pool = self._connection.Pool(limit=connections)
         self._confirm_seconds = confirm_seconds
 
     def publish(self, messages: list[Message]) -> None:
         if not messages:
             return
-        with connections[self._connection].acquire(block=True) as connection:
-            try:
-                self._publish_all(connection, messages)
-            except Exception:
-                connection.close()  # a half-confirmed channel is not reused; the next call reconnects
+        try:
+            self._publish_pooled(messages)
+        except OSError as error:
+            if isinstance(error, TimeoutError):
                 raise
+            # A pooled connection the broker closed meanwhile (a restart): once more on a fresh
+            # one. Consumers drop what they already have, so sending a message twice is safe.
+            self._publish_pooled(messages)
+
+    def _publish_pooled(self, messages: list[Message]) -> None:
+        connection = self._pool.acquire(block=True, timeout=self._confirm_seconds)
+        try:
+            self._publish_all(connection, messages)
+        except Exception:
+            # Dropped without the close handshake a stuck broker would never answer; a
+            # half-confirmed channel is never reused, and the next call reconnects.
+            connection.collect()
+            raise
+        finally:
+            connection.release()
 
     def _publish_all(self, connection: Connection, messages: list[Message]) -> None:
         connection.ensure_connection(max_retries=3, interval_start=0.2, interval_step=0.5, interval_max=2)
@@ -89,4 +110,4 @@ class ConfirmedPublisher:
                            delivery_mode=PERSISTENT)
 
     def close(self) -> None:
-        self._connection.release()
+        self._pool.force_close_all()
