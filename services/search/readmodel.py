@@ -75,8 +75,11 @@ def recount(views: Collection, screen: Collection) -> int:
             totals.setdefault(region, Counter()).update(deltas)
         if view.get(counters.PENDING):
             views.update(view["id"], {counters.PENDING: None}, expected_version=view["version"])
-    for stale in every_view(screen):
-        screen.delete(stale["id"])
+    regions = len(totals)
+    for held in every_view(screen):
+        # In place, so each counter's version goes on rising: open walls keep only newer versions.
+        screen.update(held["id"], {"counts": dict(totals.pop(held["id"], Counter()))},
+                      expected_version=held["version"])
     for region, counts in totals.items():
         screen.insert({"id": region, "counts": dict(counts)})
-    return len(totals)
+    return regions
