@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from fengqiao.directory import Directory
 from fengqiao.settings import DEFAULT_DIRECTORY
 from services.intake import fit_matcher, matching
@@ -92,8 +94,9 @@ def test_the_shipped_policy_is_the_one_fitted_on_the_development_groups():
     rows = load(DATA / "blind" / "merge_dev.jsonl")
     fitted = fit_matcher.fit(sigs(rows), [r["group"] for r in rows])
     shipped = matching.MatchPolicy()
-    assert (fitted.threshold, fitted.intercept, fitted.weights) == (shipped.threshold, shipped.intercept,
-                                                                     shipped.weights)
+    # Up to the solver's last digit: scikit-learn releases differ in the third decimal.
+    assert fitted.threshold == pytest.approx(shipped.threshold, abs=0.005)
+    assert (fitted.intercept, *fitted.weights) == pytest.approx((shipped.intercept, *shipped.weights), abs=0.01)
 
 
 def test_the_cli_clusters_stdin_the_same_way():
