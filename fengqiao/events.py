@@ -156,6 +156,7 @@ class CaseAssigned(_Data):
     kind: Literal["auto", "return", "manual", "escalation", "regrade", "reopen"] = "auto"
     by: str = "routing"
     due_at: str | None = None  # the resolution deadline the unit works to (None: legal procedure)
+    response_due_at: str | None = None  # when this assignment's first response is due (None: no such clock)
 
 
 class CaseReturned(_Data):

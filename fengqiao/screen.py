@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
+from fengqiao.clock import CHINA_TZ
 from fengqiao.search import Scope, region_prefix
 
 EXCHANGE = "fengqiao.screen"
@@ -20,6 +21,23 @@ OPEN_DIMENSIONS = ("status", "risk", "level", "category", "channel")
 RECEIVED_BY_CHANNEL = "received_channel"  # received per day and channel
 OPEN_LEVEL_RISK = "open_level_risk"  # not a figure of the wall: the Prometheus gauge's joint counts
 UNSET = "none"
+
+
+WORDS = "@"  # a region's word counts of one hour are the document "<region>@<YYYY-MM-DDTHH>"
+
+
+def hour_of(moment: datetime) -> str:
+    """The hour (Beijing time) a moment falls in, as the word counts are kept: 2026-12-01T09."""
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%dT%H")
+
+
+def words_document(region: str, hour: str) -> str:
+    return f"{region}{WORDS}{hour}"
+
+
+def is_region_document(doc_id: str) -> bool:
+    """A region's counters (the walls' figures), not one of its hours' word counts."""
+    return WORDS not in doc_id
 
 
 def open_level_risk(level: str | None, risk: int | None) -> str:
@@ -84,6 +102,8 @@ def figures(counts: Counter, region: str | None, today: str, days: int = 7) -> d
     return {
         "region": region, "open": counts["open"], "open_by": open_by, "overdue": counts["overdue"],
         "grade3_open": open_by["risk"].get("3", 0),
+        "response": {"due": counts["response.due"], "on_time": counts["response.on_time"],
+                     "rate": _rate(counts["response.on_time"], counts["response.due"])},
         "received_today": received.get(today, 0), "resolved_today": resolved.get(today, 0),
         "received_today_by_channel": by_channel,
         "per_day": [{"day": d, "received": received.get(d, 0), "resolved": resolved.get(d, 0)} for d in recent],

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
                           "in the gateway's store (set it from a Secret when several gateways share a store)")
     screen_keepalive_seconds: float = Field(15.0, gt=0, description="a wall's stream sends a keep-alive comment "
                                             "after this long without an update")
+    screen_refresh_seconds: float = Field(60.0, gt=0, description="walls are redrawn this often without "
+                                          "events too (time moves cases into the next 24 hours and the day on), "
+                                          "and their hot matters fetched afresh")
     access_token_minutes: int = Field(15, ge=1, le=24 * 60, description="lifetime of a staff access token")
     refresh_token_hours: int = Field(12, ge=1, le=24 * 30, description="lifetime of a staff refresh token")
 

@@ -34,7 +34,7 @@ from gateway.routes import (
     stats,
     subscriptions,
 )
-from gateway.screen import ScreenFeed, ScreenHub
+from gateway.screen import ScreenFeed, ScreenHub, refresh_every
 from gateway.throttle import SignInThrottle
 
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.metrics.screen_streams.set_function(lambda: state.screen.viewers)
         feed = ScreenFeed(settings.amqp_uri, asyncio.get_running_loop(), state.screen)
         feed.start()
+        state.background.add(asyncio.create_task(refresh_every(state.screen, settings.screen_refresh_seconds)))
         try:
             yield
         finally:

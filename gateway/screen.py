@@ -29,6 +29,8 @@ from fengqiao.search import Scope
 
 log = logging.getLogger("fengqiao.gateway.screen")
 Call = Callable[..., Awaitable]  # (method, *args) → the search service's answer
+DUE_SOON_HOURS = 24
+HOT_MATTERS = 10
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class Wall:
     frame: Frame | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stale: bool = False
+    matters: dict | None = None  # the hot matters, fetched on the first draw and on every refresh
 
 
 def digest(data: dict) -> str:
@@ -133,6 +136,12 @@ class ScreenHub:
         for wall in list(self.walls.values()):
             self._redraw(wall)
 
+    def refresh(self) -> None:
+        """Time has passed: the next 24 hours, the day and the hot matters move without events."""
+        for wall in list(self.walls.values()):
+            wall.matters = None
+            self._redraw(wall)
+
     def _keep(self, code: str, doc: dict) -> bool:
         held = self._docs.get(code)
         if held is not None and held["version"] >= doc["version"]:
@@ -167,13 +176,17 @@ class ScreenHub:
         if missing:
             for code, doc in (await self._call("screen_counters", missing)).items():
                 self._keep(code, doc)
+        codes = list(wall.codes)
         cases = [{**case, "region_name": self._region_name(case["region_code"])}
-                 for case in await self._call("screen_cases", list(wall.codes), self.cases)]
+                 for case in await self._call("screen_cases", codes, self.cases)]
+        due_soon = await self._call("screen_due_soon", codes, DUE_SOON_HOURS)
+        if wall.matters is None:
+            wall.matters = await self._call("screen_matters", codes, HOT_MATTERS)
         now = self._clock.now()
         counts = screen.total(self._docs[code]["counts"] for code in wall.codes if code in self._docs)
         data = {"figures": screen.figures(counts, wall.region, now.astimezone(CHINA_TZ).date().isoformat(),
                                           self.days),
-                "grade3": cases, "regions": self._ranked(wall)}
+                "grade3": cases, "due_soon": due_soon, "hot": wall.matters, "regions": self._ranked(wall)}
         frame_id = digest(data)
         if wall.frame is not None and wall.frame.id == frame_id:
             return
@@ -196,6 +209,13 @@ class ScreenHub:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+
+
+async def refresh_every(hub: ScreenHub, seconds: float) -> None:
+    """Redraw every wall each ``seconds`` (``ScreenHub.refresh``), for as long as the gateway runs."""
+    while True:
+        await asyncio.sleep(seconds)
+        hub.refresh()
 
 
 def _resynced(future) -> None:

@@ -159,7 +159,8 @@ def triaged_event(case_id: str, record: dict) -> Event:
 def assigned_event(case_id: str, record: dict) -> Event:
     fields = ("assignment_no", "level", "region_code", "unit_id", "unit_name", "category", "risk", "reason",
               "lead", "support", "disposition", "kind", "by")
-    data = {f: record[f] for f in fields} | {"due_at": record.get("due_at")}
+    data = {f: record[f] for f in fields} | {"due_at": record.get("due_at"),
+                                             "response_due_at": record.get("response_due_at")}
     return make_event("case_assigned", case_id, data, occurred_at=record["at"],
                       discriminator=record["assignment_no"])
 
@@ -176,7 +177,8 @@ def receive(routing: Routing, case: Event, now: datetime) -> list[Event]:
     decision = decide(routing.directory, {**facts, **triage_record}) or Decision(
         routing.directory.triage_desk, "未找到承办单位，转分流台人工分派", disposition="manual_dispatch")
     doc["assignment"] = _assignment_record(doc, decision, 1, "auto", "routing", now)
-    doc["assignment"]["due_at"] = _resolution_due(routing, doc, now)
+    doc["assignment"]["due_at"] = _due(routing, "resolution", doc, now)
+    doc["assignment"]["response_due_at"] = _due(routing, "first_response", doc, now)
     doc["units_tried"] = [decision.unit.id]
     try:
         routing.routings.insert(doc)
@@ -197,12 +199,13 @@ def _open_assignment_deadlines(routing: Routing, case_id: str, doc: dict, now: d
         clock_rules.open_deadline(routing.deadlines, routing.policy, case_id, "resolution", assignment, case, now, "1")
 
 
-def _resolution_due(routing: Routing, doc: dict, now: datetime) -> str | None:
-    """When the unit must have the case resolved; a case sent to legal procedure has no such clock."""
+def _due(routing: Routing, kind: str, doc: dict, now: datetime) -> str | None:
+    """When the unit owes the first response or the resolution of its assignment, as the
+    deadline opened with it will say; a case sent to legal procedure has no such clocks."""
     if doc["assignment"]["disposition"] == "legal_transfer":
         return None
     case = {"channel": doc["facts"]["channel"], **doc["triage"]}
-    return isoformat(clock_rules.due(routing.policy, "resolution", case, now))
+    return isoformat(clock_rules.due(routing.policy, kind, case, now))
 
 
 def _update(routing: Routing, case_id: str, change) -> tuple[dict, bool]:
@@ -217,8 +220,10 @@ def _reassign(routing: Routing, case_id: str, decision: Decision, kind: str, by:
             return None  # someone moved it already: this command's work is done
         record = _assignment_record(doc, decision, doc["assignment"]["assignment_no"] + 1, kind, by, now)
         # A new unit inherits the case's resolution deadline; only a reopen starts a fresh one.
-        record["due_at"] = _resolution_due(routing, {**doc, "assignment": record}, now) if kind == "reopen" \
+        record["due_at"] = _due(routing, "resolution", {**doc, "assignment": record}, now) if kind == "reopen" \
             else doc["assignment"].get("due_at")
+        # Every new assignment owes its own first response (its deadline opens below).
+        record["response_due_at"] = _due(routing, "first_response", {**doc, "assignment": record}, now)
         tried = doc["units_tried"] + ([decision.unit.id] if decision.unit.id not in doc["units_tried"] else [])
         return {"assignment": record, "history": doc["history"] + [doc["assignment"]], "units_tried": tried,
                 **(extra or {})}

@@ -15,7 +15,8 @@ that event's difference twice; ``fengqiao recount`` repairs it (``readmodel.reco
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 from fengqiao import screen
 from fengqiao.clock import CHINA_TZ
@@ -23,6 +24,7 @@ from fengqiao.screen import EVERYWHERE, OutOfScope  # noqa: F401 (the search ser
 from fengqiao.search import Scope, region_ancestors
 from fengqiao.store import Collection, CollectionSpec
 from fengqiao.store import changes as store_changes
+from services.search import matters
 
 COUNTERS = CollectionSpec("screen_counters")
 SATISFIED = ("satisfied", "basically_satisfied")
@@ -31,6 +33,10 @@ PENDING = "pending_counts"
 
 def _day(moment: str | None) -> str | None:
     return datetime.fromisoformat(moment).astimezone(CHINA_TZ).date().isoformat() if moment else None
+
+
+def _hour(moment: str) -> str:
+    return screen.hour_of(datetime.fromisoformat(moment))
 
 
 def contribution(view: dict | None) -> Counter:
@@ -62,6 +68,11 @@ def contribution(view: dict | None) -> Counter:
         counts["mediation.concluded"] += 1
         counts["mediation.agreed"] += outcome == "agreement"
         counts["mediation.performed"] += (view.get("mediation") or {}).get("state") == "performed"
+    response = view.get("response") or {}
+    if response.get("due_at") and (response.get("responded_at") or response.get("missed")):
+        # Due a first response once it came or its deadline passed; on time only before it.
+        counts["response.due"] += 1
+        counts["response.on_time"] += not response["missed"] and response["responded_at"] <= response["due_at"]
     followup = view.get("followup") or {}
     if followup.get("state") == "done":
         counts["followup.visited"] += 1
@@ -70,18 +81,37 @@ def contribution(view: dict | None) -> Counter:
     return +counts  # drop zeros
 
 
+def told(view: dict) -> Counter:
+    """What one counted view adds to its hour's word counts: one case, and each of its words."""
+    words = view.get("matters")
+    if words is None:  # a view projected before words were kept (``fengqiao recount`` reads these)
+        words = matters.words_of(view.get("text"))
+    return Counter({matters.CASES: 1, **dict.fromkeys(words, 1)})
+
+
+def contributions(view: dict | None) -> Iterator[tuple[str, Counter]]:
+    """Every counter document the view adds to, with what it adds: its regions' counters, and
+    their word counts of the hour it came in."""
+    counts = contribution(view)
+    if not counts:
+        return
+    regions = [EVERYWHERE, *region_ancestors(view.get("region_code"))]
+    for region in regions:
+        yield region, counts
+    words, hour = told(view), _hour(view["received_at"])
+    for region in regions:
+        yield screen.words_document(region, hour), words
+
+
 def difference(before: dict | None, after: dict) -> dict[str, dict[str, int]]:
-    """How each region's counters move when a view goes from ``before`` to ``after``."""
+    """How each counter document moves when a view goes from ``before`` to ``after``."""
     moves: dict[str, Counter] = {}
     for view, sign in ((before, -1), (after, 1)):
-        counts = contribution(view)
-        if not counts:
-            continue
-        for region in [EVERYWHERE, *region_ancestors(view.get("region_code"))]:
-            target = moves.setdefault(region, Counter())
+        for doc_id, counts in contributions(view):
+            target = moves.setdefault(doc_id, Counter())
             for key, n in counts.items():
                 target[key] += sign * n
-    return {region: {k: n for k, n in c.items() if n} for region, c in moves.items()
+    return {doc_id: {k: n for k, n in c.items() if n} for doc_id, c in moves.items()
             if any(c.values())}
 
 
@@ -141,3 +171,15 @@ def documents(counters: Collection, codes: list[str]) -> dict[str, dict]:
     """The counter documents of these regions, as a screen notice carries them (absent ones empty)."""
     docs = [counters.get(code) or {"id": code, "version": 0, "counts": {}} for code in codes]
     return screen.documents(docs)
+
+
+def hot_matters(counter_docs: Collection, codes: list[str], now: datetime, **ranking) -> dict:
+    """The hot matters of these regions: their words of the last 24 hours against the week before."""
+    hours = [screen.hour_of(now - timedelta(hours=back)) for back in range(24 * 8)]
+    last_day, recent, previous = set(hours[:24]), Counter(), Counter()
+    for code in codes:
+        where = {"id": {"$gte": screen.words_document(code, hours[-1]), "$lte": screen.words_document(code, hours[0])}}
+        for doc in counter_docs.find(where, limit=len(hours)).items:
+            window = recent if doc["id"].partition(screen.WORDS)[2] in last_day else previous
+            window.update(doc["counts"])
+    return matters.hot(recent, previous, **ranking)

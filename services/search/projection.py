@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from fengqiao import labels
 from fengqiao.events import Event
 from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index
+from services.search import matters
 
 CASE_VIEWS = CollectionSpec(
     "case_views",
     [Index(("status",)), Index(("received_at",)), Index(("assignment.unit_id",)), Index(("number",)),
-     Index(("channel", "received_at"))],
+     Index(("channel", "received_at")), Index(("next_due_at",))],
 )
 
 # Fields that are bookkeeping of the projection, not part of what users see.
-INTERNAL_FIELDS = ("applied_events", "status_at", "status_stage", "version", "pending_counts")
+INTERNAL_FIELDS = ("applied_events", "status_at", "status_stage", "version", "pending_counts", "matters")
 MAX_CONFLICT_RETRIES = 20
 # Lifecycle order: breaks ties between events stamped with the same time.
 # A reassignment after a reopen outranks the reopen it follows.
@@ -74,6 +75,7 @@ def _received(view: dict, event: Event) -> Change:
     data = event.data
     view.update(data.model_dump(mode="json"))
     view["merged_into"] = None
+    view["matters"] = matters.words_of(data.text)  # once, here: the counters read them on every event
     own = [r for r in view["reports"] if r["report_id"] != event.case_id]
     _set_reports(view, [_report_entry(event.case_id, data), *own])
     return Change("received", "受理登记", f"经{labels.CHANNELS[data.channel]}受理登记，编号 {data.number}")
@@ -94,6 +96,9 @@ def _assigned(view: dict, event: Event) -> Change:
             "assignment_no", "level", "region_code", "unit_id", "unit_name", "lead", "support", "disposition",
             "kind", "by", "due_at"})
         view["overdue"] = False
+        # Each assignment owes its unit's first response; 响应率 counts whether it came in time.
+        view["response"] = {"assignment_no": data.assignment_no, "since": event.occurred_at,
+                            "due_at": data.response_due_at, "responded_at": None, "missed": False}
         if not view.get("triage"):
             view["category"], view["risk"] = data.category, data.risk
     lead = f"，包案领导：{data.lead}" if data.lead else ""
@@ -126,16 +131,26 @@ def _warned(view: dict, event: Event) -> Change:
                                    f"（{data.unit_name}）")
 
 
+def _responded(view: dict, at: str) -> None:
+    """The current assignment's first response came at ``at`` (the first one after it began counts)."""
+    response = view.get("response")
+    if response and not response["responded_at"] and at >= response["since"]:
+        view["response"] = {**response, "responded_at": at}
+
+
 def _overdue(view: dict, event: Event) -> Change:
     data = event.data
     if view.get("assignment", {}) and view["assignment"].get("unit_id") == data.unit_id:
         view["overdue"] = True
+        if data.deadline == "first_response" and view.get("response"):
+            view["response"] = {**view["response"], "missed": True}
     return Change(None, "逾期", f"{data.unit_name}{DEADLINES[data.deadline]}逾期（期限{data.due_at}）")
 
 
 def _progress(view: dict, event: Event) -> Change:
     data = event.data
     view["last_progress_at"] = max(view.get("last_progress_at") or "", data.reported_at)
+    _responded(view, data.reported_at)
     return Change(None, "办理进展", f"{data.note}（{data.by}）")
 
 
@@ -283,6 +298,7 @@ def _resolved(view: dict, event: Event) -> Change:
     data = event.data
     view["resolution"] = data.model_dump(mode="json")
     view["overdue"] = False
+    _responded(view, data.resolved_at)  # resolving a case answers it too
     return Change("resolved", "化解办结", f"{data.summary}（{data.by}）")
 
 
@@ -396,6 +412,21 @@ PROJECTIONS: dict[str, list[Target]] = {
 SYSTEMS = {"intake": "受理登记系统", "routing": "分派研判系统", "mediation": "调解系统", "followup": "回访系统"}
 
 
+UNCLOCKED = (None, "merged", "resolved", "closed")  # statuses whose deadlines have all stopped
+
+
+def next_due(view: dict) -> str | None:
+    """The soonest deadline the unit has still to meet: the first response while it is owed,
+    else the resolution. None when the case is overdue already, stopped or unassigned."""
+    if view.get("status") in UNCLOCKED or view.get("overdue"):
+        return None
+    response = view.get("response") or {}
+    owed = [response["due_at"]] if response.get("due_at") and not response["responded_at"] \
+        and not response["missed"] else []
+    resolution = (view.get("assignment") or {}).get("due_at")
+    return min([*owed, *([resolution] if resolution else [])], default=None)
+
+
 def actor(event: Event) -> str:
     """Who did it: the person or system a command names, or the service whose rule did it."""
     by = getattr(event.data, "by", None)
@@ -415,6 +446,7 @@ def project(view: dict | None, view_id: str, event: Event,
     if change.status and (event.occurred_at, STAGE[change.stage or change.status]) >= current:
         view["status"], view["status_at"] = change.status, event.occurred_at
         view["status_stage"] = change.stage or change.status
+    view["next_due_at"] = next_due(view)
     entry = {"event_id": event.event_id, "type": event.type, "at": event.occurred_at,
              "title": change.title, "detail": change.detail, "by": actor(event),
              "order": EVENT_ORDER[event.type] if change.order is None else change.order}

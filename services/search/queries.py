@@ -5,7 +5,9 @@ Open311. Plain domain logic. The case list and full-text search go through the s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from fengqiao.clock import isoformat
 from fengqiao.screen import EVERYWHERE
 from fengqiao.search import SUBTREE_END, region_prefix
 from fengqiao.store import Collection, Filter, Order
@@ -68,6 +70,19 @@ def grade3_open(views: Collection, codes: list[str], limit: int = 50) -> list[di
         found += [view for view in page.items if view.get("status") != "merged"]
     found.sort(key=lambda view: view["received_at"], reverse=True)
     return [_listed(view) for view in found[:limit]]
+
+
+def due_soon(views: Collection, codes: list[str], now: datetime, hours: int = 24) -> int:
+    """Open cases in these regions' subtrees whose next deadline comes within ``hours``: the ones
+    about to become overdue (an overdue case has no next deadline; it is counted as overdue)."""
+    total, window = 0, {"$gte": isoformat(now), "$lt": isoformat(now + timedelta(hours=hours))}
+    for code in codes:
+        where: Filter = {"next_due_at": window}
+        if code != EVERYWHERE:
+            prefix = region_prefix(code)
+            where["region_code"] = {"$gte": prefix, "$lt": prefix + SUBTREE_END}
+        total += views.count(where)
+    return total
 
 
 def _listed(view: dict) -> dict:

@@ -26,13 +26,15 @@ class Folded:
     counters: dict[str, dict] = field(default_factory=dict)  # the counter documents it moved, as now
 
 
-def fold(views: Collection, screen: Collection, event: Event) -> Folded:
+def fold(views: Collection, counter_docs: Collection, event: Event) -> Folded:
     """Project the event and settle its counter differences (run it as one unit of work)."""
     touched = projection.apply(views, event, stamp=counters.stamp)
-    moved = sorted({region for view, _ in touched if view for region in counters.pending(view, event.event_id)})
-    settled = [(counters.settle(views, screen, view, event.event_id), changed) for view, changed in touched if view]
+    moved = sorted({doc_id for view, _ in touched if view for doc_id in counters.pending(view, event.event_id)
+                    if screen.is_region_document(doc_id)})  # the walls' figures; word counts are read on demand
+    settled = [(counters.settle(views, counter_docs, view, event.event_id), changed)
+               for view, changed in touched if view]
     return Folded([view for view, _ in settled], [view for view, changed in settled if changed],
-                  counters.documents(screen, moved) if moved else {})
+                  counters.documents(counter_docs, moved) if moved else {})
 
 
 def screen_notice(event: Event, folded: Folded) -> list[Message]:
@@ -63,7 +65,7 @@ def reindex(views: Collection, index: SearchIndex, progress=lambda done, total: 
     return index.rebuild(lambda: every_view(views), views.count(), progress)
 
 
-def recount(views: Collection, screen: Collection) -> int:
+def recount(views: Collection, counter_docs: Collection) -> int:
     """Repair the counters by counting every view afresh; run it with the search service stopped.
 
     Not the serving path (the counters are kept per event); this mends the one crash window
@@ -75,11 +77,11 @@ def recount(views: Collection, screen: Collection) -> int:
             totals.setdefault(region, Counter()).update(deltas)
         if view.get(counters.PENDING):
             views.update(view["id"], {counters.PENDING: None}, expected_version=view["version"])
-    regions = len(totals)
-    for held in every_view(screen):
+    regions = sum(map(screen.is_region_document, totals))
+    for held in every_view(counter_docs):
         # In place, so each counter's version goes on rising: open walls keep only newer versions.
-        screen.update(held["id"], {"counts": dict(totals.pop(held["id"], Counter()))},
+        counter_docs.update(held["id"], {"counts": dict(totals.pop(held["id"], Counter()))},
                       expected_version=held["version"])
     for region, counts in totals.items():
-        screen.insert({"id": region, "counts": dict(counts)})
+        counter_docs.insert({"id": region, "counts": dict(counts)})
     return regions

@@ -72,6 +72,17 @@ class SearchService:
         (no text, no people)."""
         return queries.grade3_open(self.store.case_views, codes, limit)
 
+    @rpc
+    def screen_due_soon(self, codes: list[str], hours: int = 24) -> int:
+        """Open cases of these regions' subtrees whose next deadline comes within ``hours``."""
+        return queries.due_soon(self.store.case_views, codes, self.clock.now(), hours)
+
+    @rpc
+    def screen_matters(self, codes: list[str], limit: int = 10) -> dict:
+        """The hot matters of these regions: the words of the last 24 hours' cases most
+        over-represented against the week before (``counters.hot_matters``)."""
+        return counters.hot_matters(self.store.screen_counters, codes, self.clock.now(), limit=limit)
+
 
 
 def _projector(source: str, event_types: tuple[str, ...]):

@@ -19,7 +19,8 @@ THREAT = "来电人称邻居因为排水沟的事扬言今晚要拿刀砍死他�
 
 @pytest.fixture(scope="module")
 def wall(tmp_path_factory, vhost_uri):
-    platform = start_platform(tmp_path_factory.mktemp("screen"), vhost_uri, FQ_SCREEN_KEEPALIVE_SECONDS="0.3")
+    platform = start_platform(tmp_path_factory.mktemp("screen"), vhost_uri, FQ_SCREEN_KEEPALIVE_SECONDS="0.3",
+                              FQ_SCREEN_REFRESH_SECONDS="0.5")
     screen_key = platform.key("screen", regions=[COUNTY], name="新城区指挥中心大屏")
     yield platform, screen_key
     stop_platform(platform)
@@ -152,6 +153,21 @@ def test_the_page_in_chromium_shows_a_new_grade_three_case_within_a_second(wall,
     assert time.monotonic() - counted < 1.5  # shown within 1 s of the count (plus the browser's own wait)
     assert "新城区综治中心" in row.inner_text()
     wait_until(lambda: page.evaluate("window.fqFrame.figures") == stats(platform, key), 10, "page equals stats")
+    # A grade-3 case owes its first response within hours: due within 24 h until it is answered.
+    wait_until(lambda: page.evaluate("window.fqFrame.due_soon") >= 1, 10, "the case due within 24 hours")
+    assert page.locator("#due_soon").inner_text() == str(page.evaluate("window.fqFrame.due_soon"))
+    with platform.client() as client:
+        answered = client.post(f"/api/v1/cases/{posted['id']}/progress", json={"note": "已联系双方到场处置"})
+    assert answered.status_code == 200, answered.text
+    wait_until(lambda: page.locator("#response_rate").inner_text() == "100.0%", 10, "响应率 on the wall")
+    assert stats(platform, key)["response"] == {"due": 1, "on_time": 1, "rate": 1.0}
+    # Three households without water in one day: the wall's hot matters name it (no week before
+    # here, so the most told words of the last 24 hours, titled 高频).
+    for n, (building, flat) in enumerate([("3", "402"), ("7", "1101"), ("12", "602")]):
+        post(platform, f"SCREEN-WATER-{n}", f"来电反映幸福小区{building}号楼{flat}室从昨晚开始停水，至今未恢复。")
+    hot = wait_until(lambda: [m for m in page.evaluate("window.fqFrame.hot.matters") if m["word"] == "停水"],
+                     30, "停水 among the hot matters")
+    assert hot[0]["cases"] == 3 and page.locator("#hot-title").inner_text() == "高频事项（近24小时）"
     shot = tmp_path / "screen.png"
     page.screenshot(path=str(shot))
     print(f"\nscreenshot of the wall: {shot}")

@@ -15,6 +15,9 @@ from fengqiao.search import Scope, region_prefix
 from fengqiao.search.sqlite import SqliteIndex
 from services.search import counters, projection, readmodel
 
+TEXTS = ["来电反映楼上漏水，渗到我家天花板", "小区电梯又坏了，物业不修", "工地拖欠农民工工资三个月",
+         "邻居家的狗半夜狂叫影响休息", "草场边界有争议，两户牧民吵起来", "广场舞音响太吵",
+         "张建国反映王秀英占用楼道堆放杂物"]
 REGIONS = ["150102", "150102001", "150102001001", "150102001001001", "150102002001", "150525100201", "510183"]
 CATEGORIES = ["property_mgmt", "labor_wage", "neighbor", "marriage_family", "land"]
 START = datetime(2026, 3, 1, 8, 0, tzinfo=CHINA_TZ)
@@ -38,16 +41,27 @@ def life_of_a_case(rng: random.Random, n: int) -> list:
     received = next(moments)
     events = [event("case_received", {
         "number": f"FQ-{n:06d}", "channel": rng.choice(["hotline_12345", "police_110", "grid", "petition"]),
-        "source_id": f"S{n}", "text": "来电反映楼上漏水", "region_code": rng.choice(REGIONS),
+        "source_id": f"S{n}", "text": rng.choice(TEXTS), "region_code": rng.choice(REGIONS),
         "received_at": isoformat(received)})]
     category, risk = rng.choice(CATEGORIES), rng.choice([1, 1, 2, 3])
     events.append(event("case_triaged", {"triage_no": 1, "category": category, "risk": risk, "reasons": ["关键词"],
                                          "confidence": 0.8}, 1))
     for no in range(1, rng.choice([2, 2, 3]) + 1):
-        events.append(event("case_assigned", {
+        assigned = next(moments)
+        events.append(make_event("case_assigned", case_id, {
             "assignment_no": no, "level": rng.choice(["county", "township", "village", "grid"]),
             "region_code": None, "unit_id": f"U{no}", "unit_name": "某单位", "category": category, "risk": risk,
-            "reason": "属地管理", "kind": "auto" if no == 1 else "manual"}, no))
+            "reason": "属地管理", "kind": "auto" if no == 1 else "manual",
+            "response_due_at": isoformat(assigned + timedelta(hours=rng.choice([4, 72])))},
+            occurred_at=assigned, discriminator=no))
+        if rng.random() < 0.3:  # the first response was missed (and may come late)
+            events.append(event("case_overdue", {"deadline": "first_response", "due_at": isoformat(assigned),
+                                                 "unit_id": f"U{no}", "unit_name": "某单位"}))
+        if rng.random() < 0.5:
+            at = next(moments)
+            events.append(make_event("progress_reported", case_id, {"note": "已联系当事人", "by": "承办人",
+                                                                    "reported_at": isoformat(at)},
+                                     occurred_at=at, discriminator=isoformat(at)))
     if rng.random() < 0.3:
         events.append(event("case_overdue", {"deadline": "resolution", "due_at": isoformat(received),
                                              "unit_id": f"U{no}", "unit_name": "某单位"}))
@@ -112,7 +126,27 @@ def recount(views, region: str | None) -> dict:
         "resolved_at_visit": sum(1 for v in visited if v["followup"].get("resolved")),
         "performed": sum(1 for v in concluded if v["mediation"].get("state") == "performed"),
         "received_by_channel": by(v["channel"] for v in live),
+        "response": _responses(live),
+        "words": _words(live),
     }
+
+
+def _responses(live: list[dict]) -> dict:
+    answered = [r for v in live for r in [v.get("response") or {}] if r.get("responded_at") or r.get("missed")]
+    on_time = sum(1 for r in answered if not r["missed"] and r["responded_at"] <= r["due_at"])
+    return {"due": len(answered), "on_time": on_time}
+
+
+def _words(live: list[dict]) -> Counter:
+    """Each hour's word counts, as (hour, word) → cases, counted afresh from the views."""
+    from fengqiao import screen
+    from services.search import matters
+
+    counted = Counter()
+    for view in live:
+        hour = screen.hour_of(datetime.fromisoformat(view["received_at"]))
+        counted.update({(hour, word): 1 for word in [matters.CASES, *view["matters"]]})
+    return counted
 
 
 EVERYTHING = Scope()
@@ -129,7 +163,21 @@ def figures(screen, region: str | None, scope=EVERYTHING) -> dict:
             "mediation": read["mediation"]["concluded"], "satisfied": read["followup"]["satisfied"],
             "visited": read["followup"]["visited"], "resolved_at_visit": read["followup"]["resolved"],
             "performed": read["mediation"]["performed"],
-            "received_by_channel": channels_received(screen, scope, region)}
+            "received_by_channel": channels_received(screen, scope, region),
+            "response": {"due": read["response"]["due"], "on_time": read["response"]["on_time"]},
+            "words": words_kept(screen, region)}
+
+
+def words_kept(screen, region: str | None) -> Counter:
+    """The hours' word counts the counters kept for a region."""
+    from fengqiao import screen as wall
+
+    kept = Counter()
+    for doc in readmodel.every_view(screen):
+        code, _, hour = doc["id"].partition(wall.WORDS)
+        if hour and code == (region or wall.EVERYWHERE):
+            kept.update({(hour, word): n for word, n in doc["counts"].items()})
+    return kept
 
 
 def channels_received(screen, scope, region) -> dict:
@@ -151,6 +199,11 @@ def test_counters_equal_a_recount_after_thousands_of_mixed_events(read_side):
         assert figures(screen, region) == recount(views, region), region
     everywhere = figures(screen, None)
     assert everywhere["open"] > 100 and everywhere["resolved_total"] > 100 and everywhere["visited"] > 100
+    assert 100 < everywhere["response"]["on_time"] < everywhere["response"]["due"]  # some late, some missed
+    words = Counter()
+    for (_, word), n in everywhere["words"].items():
+        words[word] += n
+    assert words["漏水"] > 20 and "张建国" not in words  # matters, never names
     assert index.count() == 500  # and every case reached the index
 
 

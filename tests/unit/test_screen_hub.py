@@ -22,6 +22,10 @@ class FakeSearch:
         self.calls.append(method)
         if method == "screen_counters":
             return {code: self.docs.get(code, {"version": 0, "counts": {}}) for code in args[0]}
+        if method == "screen_due_soon":
+            return 4
+        if method == "screen_matters":
+            return {"basis": "week", "matters": [{"word": "停水", "cases": self.calls.count(method)}]}
         return []
 
 
@@ -67,5 +71,23 @@ def test_out_of_scope_regions_and_unit_limited_callers_are_refused(clock):
         with pytest.raises(OutOfScope):
             await hub.join(Scope(regions=("150102",), units=("center-150102",)), None)
         assert not hub.walls
+
+    asyncio.run(scenario())
+
+
+def test_hot_matters_are_fetched_once_and_again_when_time_has_passed(clock):
+    async def scenario():
+        search = FakeSearch()
+        hub = hub_of(search, clock)
+        wall, viewer = await hub.join(Scope(regions=("150102",)), None)
+        assert wall.frame.data["due_soon"] == 4 and wall.frame.data["hot"]["matters"][0]["cases"] == 1
+        hub.receive({"counters": {"150102": {"version": 5, "counts": {"open": 3}}}})
+        await settled(hub)
+        assert search.calls.count("screen_matters") == 1  # a notice redraws the figures, not the matters
+        assert (await viewer.next(1)).data["hot"]["matters"][0]["cases"] == 1
+        hub.refresh()  # the gateway does this every FQ_SCREEN_REFRESH_SECONDS
+        await settled(hub)
+        assert (await viewer.next(1)).data["hot"]["matters"][0]["cases"] == 2
+        assert search.calls.count("screen_due_soon") == 3  # every draw counts the next 24 hours afresh
 
     asyncio.run(scenario())

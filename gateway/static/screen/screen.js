@@ -153,6 +153,8 @@ function draw(frame) {
   for (const id of ["received_today", "resolved_today", "open", "grade3_open", "overdue"]) {
     document.getElementById(id).textContent = f[id];
   }
+  document.getElementById("due_soon").textContent = frame.due_soon;
+  document.getElementById("response_rate").textContent = percent(f.response.rate);
   document.getElementById("mediation_rate").textContent = percent(f.mediation.success_rate);
   document.getElementById("performance_rate").textContent = percent(f.mediation.performance_rate);
   document.getElementById("resolution_rate").textContent = percent(f.followup.resolution_rate);
@@ -184,8 +186,15 @@ function draw(frame) {
     series: [{ name: "在办", type: "bar", data: regions.map((r) => r.open), color: "#36a3f7" },
       { name: "逾期", type: "bar", data: regions.map((r) => r.overdue), color: "#ff4d4f" }],
   });
+  hotMatters(frame.hot);
   pickable(regions);
   listGrade3(frame.grade3, new Date(frame.updated_at));
+}
+
+function hotMatters(hot) {  // risen against the week before; or, with no week yet, simply the most told
+  document.getElementById("hot-title").textContent =
+    hot.basis === "week" ? "热点事项（近24小时较前7日上升）" : "高频事项（近24小时）";
+  bars("hot", hot.matters.map((m) => ({ name: m.word, value: m.cases })), "#fa8c16");
 }
 
 function pickable(regions) {  // the picker offers the regions one level down of what is shown
@@ -223,7 +232,7 @@ function listGrade3(cases, now) {
 }
 
 function start() {
-  for (const id of ["trend", "risk", "level", "category", "channel", "regions"]) {
+  for (const id of ["trend", "risk", "level", "category", "channel", "regions", "hot"]) {
     charts[id] = echarts.init(document.getElementById(id), null, { renderer: "canvas" });
   }
   addEventListener("resize", fit);
