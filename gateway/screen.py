@@ -89,6 +89,7 @@ class ScreenHub:
         self._docs: dict[str, dict] = {}  # region code → {"version", "counts"}
         self.walls: dict[tuple, Wall] = {}
         self._tasks: set[asyncio.Task] = set()
+        self.unsynced = False  # the last resync failed: notices may have been missed
 
     @property
     def viewers(self) -> int:
@@ -128,11 +129,14 @@ class ScreenHub:
                 self._redraw(wall)
 
     async def resync(self) -> None:
-        """After the feed (re)connects: notices may have been missed, so fetch every document."""
+        """After the feed (re)connects: notices may have been missed, so fetch every document.
+        Should the search service not answer, the next ``refresh`` tries again."""
         codes = sorted({code for wall in self.walls.values() for code in wall.wanted})
+        self.unsynced = True
         if codes:
             for code, doc in (await self._call("screen_counters", codes)).items():
                 self._keep(code, doc)
+        self.unsynced = False
         for wall in list(self.walls.values()):
             self._redraw(wall)
 
@@ -140,6 +144,10 @@ class ScreenHub:
         """Time has passed: the next 24 hours, the day and the hot matters move without events."""
         for wall in list(self.walls.values()):
             wall.matters = None
+        if self.unsynced:
+            self._background(self.resync())
+            return
+        for wall in list(self.walls.values()):
             self._redraw(wall)
 
     def _keep(self, code: str, doc: dict) -> bool:
@@ -154,14 +162,17 @@ class ScreenHub:
         if wall.lock.locked():
             wall.stale = True
             return
-        task = asyncio.get_running_loop().create_task(self._refresh(wall))
+        self._background(self._refresh(wall))
+
+    def _background(self, work) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception():
-            log.warning("redrawing a wall failed", exc_info=task.exception())
+            log.warning("redrawing the walls failed", exc_info=task.exception())
 
     async def _refresh(self, wall: Wall) -> None:
         async with wall.lock:

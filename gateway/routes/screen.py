@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import FileResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
+from starlette.background import BackgroundTask
 
 from fengqiao.directory import REGION_CODE
 from fengqiao.screen import OutOfScope
@@ -27,6 +28,10 @@ from gateway.screen import Frame, ScreenHub, Viewer, Wall
 STATIC = Path(__file__).resolve().parent.parent / "static" / "screen"
 KEEPALIVE = b": keep-alive\n\n"
 RETRY_MILLISECONDS = 3000
+# The page loads and talks to nothing but this gateway (walls sit on isolated networks); ECharts
+# writes inline styles on its tooltips, hence 'unsafe-inline' for styles only.
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+               "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
 router = APIRouter(tags=["screen"])
 
@@ -35,7 +40,7 @@ router = APIRouter(tags=["screen"])
             responses={200: {"content": {"text/html": {}}, "description": "the wall's page (大屏)"}})
 async def page() -> FileResponse:
     """The wall's page; it asks for a key or a staff sign-in and keeps it in sessionStorage."""
-    return FileResponse(STATIC / "index.html", media_type="text/html")
+    return FileResponse(STATIC / "index.html", media_type="text/html", headers={"Content-Security-Policy": PAGE_POLICY})
 
 
 # Not ``response_class=EventSourceResponse``: FastAPI would take the route for a generator, and
@@ -55,8 +60,11 @@ async def stream(request: Request, caller: Allowed("stats.read"),
     except OutOfScope as exc:  # the bus's failures arrive as problems already (gateway.calls)
         raise Problem(403, "out-of-scope", "超出管辖范围", str(exc)) from exc
     keepalive = request.app.state.settings.screen_keepalive_seconds
+    # The viewer also leaves after the response, should the client go before the stream begins
+    # (the generator's own ``finally`` then never runs); leaving twice is harmless.
     return EventSourceResponse(_frames(hub, wall, viewer, last_event_id, keepalive),
-                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+                               headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+                               background=BackgroundTask(hub.leave, wall, viewer))
 
 
 def _encode(kind: str, frame: Frame) -> bytes:

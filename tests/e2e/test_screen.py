@@ -135,7 +135,8 @@ def test_the_page_in_chromium_shows_a_new_grade_three_case_within_a_second(wall,
     page = browser.new_page(viewport={"width": 1920, "height": 1080})
     requested = []
     page.on("request", lambda request: requested.append(request.url))
-    page.goto(f"{platform.base_url}/screen")
+    answer = page.goto(f"{platform.base_url}/screen")
+    assert "connect-src 'self'" in answer.headers["content-security-policy"]  # and the page works under it
     page.fill("#key", key)
     page.click("#login-form button[type=submit]")
     page.wait_for_function("window.fqFrame !== undefined", timeout=15000)

@@ -91,3 +91,25 @@ def test_hot_matters_are_fetched_once_and_again_when_time_has_passed(clock):
         assert search.calls.count("screen_due_soon") == 3  # every draw counts the next 24 hours afresh
 
     asyncio.run(scenario())
+
+
+def test_a_failed_resync_is_tried_again_on_the_next_refresh(clock):
+    async def scenario():
+        search = FakeSearch()
+        hub = hub_of(search, clock)
+        wall, viewer = await hub.join(Scope(regions=("150102",)), None)
+        search.docs["150102"] = {"version": 7, "counts": {"open": 5}}  # changed while the feed was away
+
+        async def down(method, *args):
+            raise ConnectionError("search is not answering")
+
+        hub._call = down
+        with pytest.raises(ConnectionError):
+            await hub.resync()
+        assert hub.unsynced and wall.frame.data["figures"]["open"] == 2
+        hub._call = search
+        hub.refresh()
+        await settled(hub)
+        assert not hub.unsynced and (await viewer.next(1)).data["figures"]["open"] == 5
+
+    asyncio.run(scenario())

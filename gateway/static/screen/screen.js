@@ -99,12 +99,17 @@ async function connect() {
   backoff = Math.min(backoff * 2, 30000);
 }
 
+const SILENCE_LIMIT = 45000;  // three keep-alives missed: the stream has stalled, so connect again
+
 async function read(reader) {
   const decoder = new TextDecoder();
-  let buffer = "";
+  let buffer = "", watchdog = null;
+  const watch = () => { clearTimeout(watchdog); watchdog = setTimeout(() => reader.cancel(), SILENCE_LIMIT); };
+  watch();
   for (;;) {
     const { value, done } = await reader.read();
-    if (done) return;
+    watch();
+    if (done) { clearTimeout(watchdog); return; }
     buffer += decoder.decode(value, { stream: true });
     let end;
     while ((end = buffer.indexOf("\n\n")) >= 0) {
