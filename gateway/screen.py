@@ -76,6 +76,7 @@ class Wall:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stale: bool = False
     matters: dict | None = None  # the hot matters, fetched on the first draw and on every refresh
+    due_soon: int = 0  # cases due within 24 hours, fetched with the hot matters
 
 
 def digest(data: dict) -> str:
@@ -190,14 +191,14 @@ class ScreenHub:
         codes = list(wall.codes)
         cases = [{**case, "region_name": self._region_name(case["region_code"])}
                  for case in await self._call("screen_cases", codes, self.cases)]
-        due_soon = await self._call("screen_due_soon", codes, DUE_SOON_HOURS)
-        if wall.matters is None:
+        if wall.matters is None:  # on the refresh beat: these are store queries, not counters
+            wall.due_soon = await self._call("screen_due_soon", codes, DUE_SOON_HOURS)
             wall.matters = await self._call("screen_matters", codes, HOT_MATTERS)
         now = self._clock.now()
         counts = screen.total(self._docs[code]["counts"] for code in wall.codes if code in self._docs)
         data = {"figures": screen.figures(counts, wall.region, now.astimezone(CHINA_TZ).date().isoformat(),
                                           self.days),
-                "grade3": cases, "due_soon": due_soon, "hot": wall.matters, "regions": self._ranked(wall)}
+                "grade3": cases, "due_soon": wall.due_soon, "hot": wall.matters, "regions": self._ranked(wall)}
         frame_id = digest(data)
         if wall.frame is not None and wall.frame.id == frame_id:
             return

@@ -64,7 +64,12 @@ async def stream(request: Request, caller: Allowed("stats.read"),
     # (the generator's own ``finally`` then never runs); leaving twice is harmless.
     return EventSourceResponse(_frames(hub, wall, viewer, last_event_id, keepalive),
                                headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-                               background=BackgroundTask(hub.leave, wall, viewer))
+                               background=BackgroundTask(_leave, hub, wall, viewer))
+
+
+async def _leave(hub: ScreenHub, wall: Wall, viewer: Viewer) -> None:
+    """A coroutine, so Starlette runs it on the event loop with the hub, not in a thread."""
+    hub.leave(wall, viewer)
 
 
 def _encode(kind: str, frame: Frame) -> bytes:

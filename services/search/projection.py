@@ -99,6 +99,9 @@ def _assigned(view: dict, event: Event) -> Change:
         # Each assignment owes its unit's first response; 响应率 counts whether it came in time.
         view["response"] = {"assignment_no": data.assignment_no, "since": event.occurred_at,
                             "due_at": data.response_due_at, "responded_at": None, "missed": False}
+        for entry in view["timeline"]:  # an answer delivered before this assignment's own event
+            if entry["type"] in ANSWERS:
+                _responded(view, entry["at"])
         if not view.get("triage"):
             view["category"], view["risk"] = data.category, data.risk
     lead = f"，包案领导：{data.lead}" if data.lead else ""
@@ -131,6 +134,9 @@ def _warned(view: dict, event: Event) -> Change:
                                    f"（{data.unit_name}）")
 
 
+ANSWERS = ("progress_reported", "case_resolved")  # what answers a case (its first response)
+
+
 def _responded(view: dict, at: str) -> None:
     """The current assignment's first response came at ``at`` (the first one after it began counts)."""
     response = view.get("response")
@@ -142,8 +148,10 @@ def _overdue(view: dict, event: Event) -> Change:
     data = event.data
     if view.get("assignment", {}) and view["assignment"].get("unit_id") == data.unit_id:
         view["overdue"] = True
-        if data.deadline == "first_response" and view.get("response"):
-            view["response"] = {**view["response"], "missed": True}
+        response = view.get("response")
+        # Only this assignment's deadline: an earlier one's, delivered late, has another due time.
+        if data.deadline == "first_response" and response and response["due_at"] == data.due_at:
+            view["response"] = {**response, "missed": True}
     return Change(None, "逾期", f"{data.unit_name}{DEADLINES[data.deadline]}逾期（期限{data.due_at}）")
 
 

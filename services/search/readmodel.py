@@ -16,7 +16,7 @@ from fengqiao.events import Event
 from fengqiao.outbox import Message
 from fengqiao.search import SearchIndex, indexed_case
 from fengqiao.store import Collection
-from services.search import counters, projection
+from services.search import counters, matters, projection
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,9 @@ def recount(views: Collection, counter_docs: Collection) -> int:
     for view in every_view(views):
         for region, deltas in counters.difference(None, view).items():
             totals.setdefault(region, Counter()).update(deltas)
-        if view.get(counters.PENDING):
-            views.update(view["id"], {counters.PENDING: None}, expected_version=view["version"])
+        backfill = _backfill(view)
+        if backfill:
+            views.update(view["id"], backfill, expected_version=view["version"])
     regions = sum(map(screen.is_region_document, totals))
     for held in every_view(counter_docs):
         # In place, so each counter's version goes on rising: open walls keep only newer versions.
@@ -85,3 +86,14 @@ def recount(views: Collection, counter_docs: Collection) -> int:
     for region, counts in totals.items():
         counter_docs.insert({"id": region, "counts": dict(counts)})
     return regions
+
+
+def _backfill(view: dict) -> dict:
+    """What a recount writes back on a view: its settled differences cleared, and the fields a
+    view projected by an older version lacks (its words, its next deadline)."""
+    changes = {counters.PENDING: None} if view.get(counters.PENDING) else {}
+    if view.get("matters") is None and view.get("received_at"):
+        changes["matters"] = matters.words_of(view.get("text"))
+    if "next_due_at" not in view:
+        changes["next_due_at"] = projection.next_due(view)
+    return changes

@@ -88,7 +88,7 @@ def test_hot_matters_are_fetched_once_and_again_when_time_has_passed(clock):
         hub.refresh()  # the gateway does this every FQ_SCREEN_REFRESH_SECONDS
         await settled(hub)
         assert (await viewer.next(1)).data["hot"]["matters"][0]["cases"] == 2
-        assert search.calls.count("screen_due_soon") == 3  # every draw counts the next 24 hours afresh
+        assert search.calls.count("screen_due_soon") == 2  # with the matters, not on every notice
 
     asyncio.run(scenario())
 

@@ -123,3 +123,34 @@ def test_due_within_24_hours_counts_the_next_deadline_still_owed(read_side):
     assert queries.due_soon(views, ["150102"], NOW) == 2
     assert queries.due_soon(views, ["all"], NOW) == 3
     assert queries.due_soon(views, ["150102"], NOW, hours=6) == 0
+
+
+def test_the_first_response_holds_when_events_arrive_out_of_order(read_side):
+    views, screen = read_side
+    start = NOW - timedelta(days=5)
+    early_answer = received(views, screen, 1, "楼道堆物", start)
+    stale_overdue = received(views, screen, 2, "楼道堆物", start)
+    progress(views, screen, early_answer, start + timedelta(hours=3))  # delivered before its assignment
+    assigned(views, screen, early_answer, start + timedelta(hours=1), response_hours=72)
+    assert views.get(early_answer)["response"]["responded_at"] == isoformat(start + timedelta(hours=3))
+    assigned(views, screen, stale_overdue, start, response_hours=72)
+    assigned(views, screen, stale_overdue, start + timedelta(days=3), response_hours=72, no=2)  # the same unit id
+    overdue(views, screen, stale_overdue, "first_response", start + timedelta(hours=72))  # the first one's, late
+    assert not views.get(stale_overdue)["response"]["missed"]
+    assert counters.read(screen, Scope(), None, "2026-12-01")["response"] == {"due": 1, "on_time": 1, "rate": 1.0}
+
+
+def test_recount_gives_views_of_an_older_version_their_words_and_next_deadline(read_side):
+    views, screen = read_side
+    case_id = received(views, screen, 1, "小区突然停水，老人没水喝", NOW - timedelta(hours=2))
+    assigned(views, screen, case_id, NOW - timedelta(hours=1), response_hours=72)
+    old = views.get(case_id)
+    views.update(case_id, {"matters": None}, expected_version=old["version"])
+    older = views.get(case_id)
+    del older["next_due_at"]
+    views.delete(case_id)
+    views.insert({k: v for k, v in older.items() if k != "version"})
+    readmodel.recount(views, screen)
+    mended = views.get(case_id)
+    assert "停水" in mended["matters"] and mended["next_due_at"] == old["next_due_at"]
+    assert counters.hot_matters(screen, ["all"], NOW, min_cases=1)["matters"]
