@@ -188,6 +188,9 @@ class ScreenHub:
         if missing:
             for code, doc in (await self._call("screen_counters", missing)).items():
                 self._keep(code, doc)
+        # The counts as they are before the lists are fetched: a notice arriving meanwhile makes
+        # another round, so a frame never shows a count newer than its list of grade-3 cases.
+        counts = screen.total(self._docs[code]["counts"] for code in wall.codes if code in self._docs)
         codes = list(wall.codes)
         cases = [{**case, "region_name": self._region_name(case["region_code"])}
                  for case in await self._call("screen_cases", codes, self.cases)]
@@ -195,7 +198,6 @@ class ScreenHub:
             wall.due_soon = await self._call("screen_due_soon", codes, DUE_SOON_HOURS)
             wall.matters = await self._call("screen_matters", codes, HOT_MATTERS)
         now = self._clock.now()
-        counts = screen.total(self._docs[code]["counts"] for code in wall.codes if code in self._docs)
         data = {"figures": screen.figures(counts, wall.region, now.astimezone(CHINA_TZ).date().isoformat(),
                                           self.days),
                 "grade3": cases, "due_soon": wall.due_soon, "hot": wall.matters, "regions": self._ranked(wall)}
