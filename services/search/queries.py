@@ -36,8 +36,7 @@ class CaseFilters:
         if self.status is None and not self.include_merged:
             where["status"] = {"$ne": "merged"}
         if self.region:
-            prefix = region_prefix(self.region)  # a city's code (150100) covers its counties (1501…)
-            where["region_code"] = {"$gte": prefix, "$lt": prefix + SUBTREE_END}
+            where["region_code"] = subtree(self.region)
         received = {}
         if self.received_from:
             received["$gte"] = self.received_from
@@ -46,6 +45,13 @@ class CaseFilters:
         if received:
             where["received_at"] = received
         return where
+
+
+def subtree(code: str) -> dict:
+    """The filter on region_code for a region's whole subtree: a city's code (150100) covers its
+    counties (1501…)."""
+    prefix = region_prefix(code)
+    return {"$gte": prefix, "$lt": prefix + SUBTREE_END}
 
 
 def find_cases(views: Collection, filters: CaseFilters, after: str | None = None, limit: int = 100):
@@ -64,8 +70,7 @@ def grade3_open(views: Collection, codes: list[str], limit: int = 50) -> list[di
     for code in codes:
         where: Filter = {"risk": 3, "status": {"$ne": "closed"}}
         if code != EVERYWHERE:
-            prefix = region_prefix(code)
-            where["region_code"] = {"$gte": prefix, "$lt": prefix + SUBTREE_END}
+            where["region_code"] = subtree(code)
         page = views.find(where, order=Order("received_at", descending=True), limit=min(limit, MAX_PAGE))
         found += [view for view in page.items if view.get("status") != "merged"]
     found.sort(key=lambda view: view["received_at"], reverse=True)
@@ -79,8 +84,7 @@ def due_soon(views: Collection, codes: list[str], now: datetime, hours: int = 24
     for code in codes:
         where: Filter = {"next_due_at": window}
         if code != EVERYWHERE:
-            prefix = region_prefix(code)
-            where["region_code"] = {"$gte": prefix, "$lt": prefix + SUBTREE_END}
+            where["region_code"] = subtree(code)
         total += views.count(where)
     return total
 
