@@ -310,23 +310,29 @@ def explain(match: Match) -> str:
     return f"匹配度 {match.score:.2f}：{reasons}"
 
 
+def index_keys(sig: Signature, policy: MatchPolicy = MatchPolicy()) -> list[str]:
+    """What a report is found by as a candidate: its rarest matter bigrams, its phones' last
+    four digits and its place names. A duplicate shares at least one of them."""
+    return list(dict.fromkeys([
+        *sig.rarest(policy.index_grams), *("tel:" + re.sub(r"\D", "", p)[-4:] for p in sig.phones),
+        *("site:" + name[:2] for name in sorted(sig.sites | sig.villages)),
+    ]))
+
+
 class CandidateIndex:
-    """Earlier reports by their rarest matter bigrams and their phones (an inverted index), so a
-    report is compared with the few that could be its duplicate, not with every recent one."""
+    """Earlier reports by their ``index_keys`` (an inverted index in memory), so a report is
+    compared with the few that could be its duplicate, not with every recent one. Intake keeps
+    the same postings in its store (``registration.POSTINGS``)."""
 
     def __init__(self, policy: MatchPolicy = MatchPolicy()):
         self.policy = policy
         self.postings: dict[str, list[int]] = {}
 
-    def _keys(self, sig: Signature) -> list[str]:
-        return [*sig.rarest(self.policy.index_grams), *("tel:" + re.sub(r"\D", "", p)[-4:] for p in sig.phones),
-                *("site:" + name[:2] for name in sig.sites | sig.villages)]
-
     def candidates(self, sig: Signature) -> set[int]:
-        return {i for key in self._keys(sig) for i in self.postings.get(key, ())}
+        return {i for key in index_keys(sig, self.policy) for i in self.postings.get(key, ())}
 
     def add(self, number: int, sig: Signature) -> None:
-        for key in self._keys(sig):
+        for key in index_keys(sig, self.policy):
             self.postings.setdefault(key, []).append(number)
 
 

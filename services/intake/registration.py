@@ -7,12 +7,12 @@ the same event (same id) instead of doing the work twice.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from fengqiao.clock import isoformat, parse_iso
 from fengqiao.events import Event, Recorded, make_event
-from fengqiao.privacy import phone_tail
 from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index, Order
 from services.intake import matching
 from services.intake.cleaning import clean
@@ -21,11 +21,14 @@ from services.intake.places import Placement
 REPORTS = CollectionSpec("reports", [
     Index(("channel", "source_id"), unique=True), Index(("case_id",)), Index(("job_id", "outcome")),
 ])
-CASES = CollectionSpec("cases", [
-    Index(("county", "last_reported_at")), Index(("phone_tail", "last_reported_at")),
-    Index(("last_reported_at",)),
+CASES = CollectionSpec("cases")
+# The candidate index: one posting per (report, index key), so a new report finds the cases
+# whose reports share a key with it, at any volume, instead of scanning the county's newest.
+POSTINGS = CollectionSpec("match_postings", [
+    Index(("key", "reported_at")), Index(("report_id",)), Index(("indexed_at",)),
 ])
-CANDIDATE_LIMIT = 300
+POSTINGS_READ = 5_000  # the newest postings of a report's keys read per report, at most
+CANDIDATE_LIMIT = 50  # the cases sharing most keys with a report, compared in full
 MAX_CONFLICT_RETRIES = 20
 CONTENT_FIELDS = ("channel", "source_id", "text", "address", "region_code", "occurred_at", "reported_at",
                   "reporter", "parties", "facts")
@@ -60,6 +63,7 @@ class SignatureCache:
 class Intake:
     reports: Collection
     cases: Collection
+    postings: Collection
     policy: matching.MatchPolicy = matching.MatchPolicy()
     signatures: SignatureCache = field(default_factory=SignatureCache)
 
@@ -77,8 +81,10 @@ def register(intake: Intake, report: Event, placement: Placement, now: datetime)
     signature = _signature(doc)
     candidate = _best_match(intake, doc, signature)
     if candidate is None:
+        _post(intake, doc, doc["id"], signature, now)
         return Recorded(_open_case(intake, doc, signature), created=True)
     case, match = candidate
+    _post(intake, doc, case["id"], signature, now)
     return Recorded(_merge(intake, case, doc, signature, match, now), created=True)
 
 
@@ -109,25 +115,50 @@ def _signature(report: dict) -> matching.Signature:
                               report["amounts"], report["reported_at"])
 
 
-def _candidates(intake: Intake, report: dict) -> list[dict]:
+def _candidates(intake: Intake, report: dict, signature: matching.Signature) -> list[dict]:
+    """The open cases within the time window whose reports share most index keys with this one."""
     moment = parse_iso(report["reported_at"])
     window = {"$gte": isoformat(moment - intake.policy.window), "$lte": isoformat(moment + intake.policy.window)}
-    newest = Order("last_reported_at", descending=True)
-    county = (report["region_code"] or "")[:6] or None
-    where = {"county": county, "last_reported_at": window} if county else {"last_reported_at": window}
-    found = {c["id"]: c for c in intake.cases.find(where, order=newest, limit=CANDIDATE_LIMIT).items}
-    for tail in {phone_tail(p) for p in report["phones"]} - {None}:
-        for case in intake.cases.find({"phone_tail": tail, "last_reported_at": window}, order=newest,
-                                      limit=CANDIDATE_LIMIT).items:
-            found.setdefault(case["id"], case)
-    return [c for c in found.values() if c["id"] != report["id"] and report["id"] not in c["kept_apart"]]
+    keys = matching.index_keys(signature, intake.policy)
+    postings = intake.postings.find({"key": {"$in": keys}, "reported_at": window},
+                                    order=Order("reported_at", descending=True), limit=POSTINGS_READ).items
+    shared = Counter(p["case_id"] for p in postings if p["report_id"] != report["id"])
+    ids = [case_id for case_id, _ in shared.most_common(CANDIDATE_LIMIT)
+           if case_id not in report.get("kept_apart", ())]
+    found = intake.cases.find({"id": {"$in": ids}}, limit=len(ids)).items if ids else []
+    return [c for c in found if c["id"] != report["id"] and report["id"] not in c["kept_apart"]]
+
+
+def _post(intake: Intake, report: dict, case_id: str, signature: matching.Signature, now: datetime) -> None:
+    """The report's postings in the candidate index, pointing at the case it is now part of."""
+    for key in matching.index_keys(signature, intake.policy):
+        try:
+            intake.postings.insert({"id": f"{report['id']}|{key}", "key": key, "report_id": report["id"],
+                                    "case_id": case_id, "reported_at": report["reported_at"],
+                                    "indexed_at": isoformat(now)})
+        except DuplicateKeyError:
+            pass  # the same report's earlier, interrupted run wrote it
+
+
+def _repoint(intake: Intake, report_id: str, case_id: str) -> None:
+    """Point a report's postings at another case (it was split out into its own)."""
+    for posting in intake.postings.find({"report_id": report_id}, limit=1_000).items:
+        intake.postings.update(posting["id"], {"case_id": case_id}, expected_version=posting["version"])
+
+
+def prune_postings(intake: Intake, now: datetime, batch: int = 1_000) -> int:
+    """Drop postings indexed longer ago than the merge window: no report within it can match
+    them. Returns how many went; called on intake's timer, a batch per unit of work."""
+    cutoff = isoformat(now - intake.policy.window)
+    stale = intake.postings.find({"indexed_at": {"$lt": cutoff}}, limit=batch).items
+    for posting in stale:
+        intake.postings.delete(posting["id"])
+    return len(stale)
 
 
 def _best_match(intake: Intake, report: dict, new: matching.Signature) -> tuple[dict, matching.Match] | None:
     best: tuple[dict, matching.Match] | None = None
-    for case in _candidates(intake, report):
-        if case["id"] in report.get("kept_apart", ()):
-            continue
+    for case in _candidates(intake, report, new):
         # A case matches by its closest report: a later caller may word it like any of them.
         match = max((matching.compare(intake.signatures.of(r), new, intake.policy)
                      for r in case["reports"]), key=lambda m: m.score)
@@ -142,13 +173,10 @@ def _case_entry(report: dict, signature: matching.Signature) -> dict:
 
 
 def _open_case(intake: Intake, report: dict, signature: matching.Signature) -> Event:
-    tails = [phone_tail(p) for p in report["phones"]]
     case = {
         "id": report["id"],
         "number": report["number"],
         "primary_report_id": report["id"],
-        "county": (report["region_code"] or "")[:6] or None,
-        "phone_tail": next((t for t in tails if t), None),
         "last_reported_at": report["reported_at"],
         "report_count": 1,
         "reports": [_case_entry(report, signature)],
@@ -235,6 +263,7 @@ def unmerge(intake: Intake, case_id: str, report_id: str, by: str, reason: str, 
         "unmerge": {"by": by, "reason": reason, "at": isoformat(now), "report_count": case["report_count"]},
         "received_at": isoformat(now),
     }, expected_version=report["version"])
+    _repoint(intake, report_id, report_id)
     opened = _open_case(intake, report, _signature(report))
     return [_unmerged_event(intake.reports.get(report_id), case_id), opened]
 

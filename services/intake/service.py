@@ -5,7 +5,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Clock, Emitter, Store, load_directory
-from fengqiao.bus.entrypoints import handle_event
+from fengqiao.bus.entrypoints import handle_event, scan_timer
 from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
 from fengqiao.metrics import CASES_MERGED, CASES_RECEIVED, INTAKE_SECONDS
@@ -36,7 +36,7 @@ class Signatures(DependencyProvider):
 class IntakeService:
     name = "intake"
 
-    store = Store(registration.REPORTS, registration.CASES)
+    store = Store(registration.REPORTS, registration.CASES, registration.POSTINGS)
     places = Places()
     signatures = Signatures()
     clock = Clock()
@@ -56,12 +56,18 @@ class IntakeService:
         self.emit.commit(lambda: registration.unmerge(self._intake(), case_id, report_id, by, reason, self.clock.now()))
         return {"case_id": case_id, "restored_case_id": report_id}
 
+    @scan_timer()
+    def prune_candidate_index(self):
+        # One batch a tick keeps each unit of work short; a tick drops more than a day indexes.
+        self.emit.change(lambda: registration.prune_postings(self._intake(), self.clock.now()))
+
     @rpc
     def job_progress(self, job_id: str) -> dict:
         return registration.job_progress(self._intake(), job_id)
 
     def _intake(self) -> registration.Intake:
-        return registration.Intake(self.store.reports, self.store.cases, signatures=self.signatures)
+        return registration.Intake(self.store.reports, self.store.cases, self.store.match_postings,
+                                   signatures=self.signatures)
 
     def _register(self, reports) -> None:
         placements = self.places.place_many([(r.data.region_code, r.data.address) for r in reports])

@@ -145,7 +145,9 @@ def test_the_page_in_chromium_shows_a_new_grade_three_case_within_a_second(wall,
     assert "connect-src 'self'" in answer.headers["content-security-policy"]  # and the page works under it
     page.fill("#key", key)
     page.click("#login-form button[type=submit]")
-    page.wait_for_function("window.fqFrame !== undefined", timeout=15000)
+    # Polled through evaluate: wait_for_function evals its predicate in the page, which the
+    # page's CSP (no 'unsafe-eval') refuses on any poll after the first in newer Chromium.
+    wait_until(lambda: page.evaluate("window.fqFrame !== undefined"), 15, "the first frame on the page")
     page.wait_for_selector("#trend canvas", timeout=15000)
     assert page.evaluate("sessionStorage.getItem('fq.screen.auth')").find(key) > 0 and key not in page.url
     figures = stats(platform, key)

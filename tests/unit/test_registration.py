@@ -13,7 +13,8 @@ RESOLVER = RegionResolver(Directory.load(DEFAULT_DIRECTORY))
 
 @pytest.fixture
 def intake(memory_store):
-    return registration.Intake(registration.REPORTS.open(memory_store), registration.CASES.open(memory_store))
+    return registration.Intake(registration.REPORTS.open(memory_store), registration.CASES.open(memory_store),
+                              registration.POSTINGS.open(memory_store))
 
 
 def register(intake, report, now):
@@ -115,3 +116,34 @@ def test_job_progress_counts_outcomes(intake, clock):
         register(intake, report_submitted(clock.now(), source_id=f"L-{n}", job_id="job-1",
                                           text="楼上漏水" if n < 2 else "草场纠纷", region_code="150102"), clock.now())
     assert registration.job_progress(intake, "job-1") == {"created": 2, "merged": 1}
+
+
+def test_the_duplicate_is_found_among_many_newer_cases_of_the_county(intake, clock):
+    first = report_submitted(clock.now(), source_id="H-1")
+    register(intake, first, clock.now())
+    # Hotline volume: more newer cases in the county than the 300 the matcher once scanned.
+    for n in range(320):
+        clock.advance(minutes=1)
+        register(intake, report_submitted(clock.now(), source_id=f"O-{n}", phone=f"1370000{n:04d}",
+                                          text=f"来电反映第{n}号商铺门前占道经营，噪音扰民。", address=None), clock.now())
+    clock.advance(hours=2)
+    again = report_submitted(clock.now(), channel="grid", source_id="WG-9", phone="138****1234",
+                             text="網格員走訪時住戶反映樓上衛生間漏水兩個月，天花板發黴，協商無果。",
+                             address="清泉街社区3号楼2单元", region_code=None)
+    result = register(intake, again, clock.now())
+    assert (result.event.type, result.event.case_id) == ("case_merged", first.case_id)
+
+
+def test_the_candidate_index_follows_a_split_and_forgets_what_is_past_the_window(intake, clock):
+    first = report_submitted(clock.now(), source_id="H-1")
+    register(intake, first, clock.now())
+    second = report_submitted(clock.now() + timedelta(hours=2), source_id="H-2")
+    register(intake, second, clock.now())
+    registration.unmerge(intake, first.case_id, second.case_id, "staff-7", "不同住户", clock.now())
+    by_report = {p["report_id"]: p["case_id"] for p in intake.postings.find(limit=1000).items}
+    assert by_report == {first.case_id: first.case_id, second.case_id: second.case_id}
+    assert registration.prune_postings(intake, clock.now()) == 0
+    clock.advance(days=intake.policy.window.days + 1)
+    total = intake.postings.count()
+    assert registration.prune_postings(intake, clock.now(), batch=total - 1) == total - 1
+    assert registration.prune_postings(intake, clock.now()) == 1 and intake.postings.count() == 0
