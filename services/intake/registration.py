@@ -116,7 +116,7 @@ def _signature(report: dict) -> matching.Signature:
 
 
 def _candidates(intake: Intake, report: dict, signature: matching.Signature) -> list[dict]:
-    """The open cases within the time window whose reports share most index keys with this one."""
+    """The cases with a report within the time window that share most index keys with this one."""
     moment = parse_iso(report["reported_at"])
     window = {"$gte": isoformat(moment - intake.policy.window), "$lte": isoformat(moment + intake.policy.window)}
     keys = matching.index_keys(signature, intake.policy)

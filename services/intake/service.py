@@ -58,7 +58,8 @@ class IntakeService:
 
     @scan_timer()
     def prune_candidate_index(self):
-        # One batch a tick keeps each unit of work short; a tick drops more than a day indexes.
+        # One batch a tick keeps each unit of work short; at the default 30 s, a day's ticks drop
+        # 2.9 M postings, more than a city of 58,000 reports a day writes.
         self.emit.change(lambda: registration.prune_postings(self._intake(), self.clock.now()))
 
     @rpc
