@@ -27,7 +27,9 @@ CASES = CollectionSpec("cases")
 POSTINGS = CollectionSpec("match_postings", [
     Index(("key", "reported_at")), Index(("report_id",)), Index(("indexed_at",)),
 ])
-POSTINGS_READ = 5_000  # the newest postings of a report's keys read per report, at most
+# A key's postings read per report on each side of its moment, nearest first: a common key
+# (a template's bigram) cannot crowd out the rare ones (a phone tail) that find the duplicate.
+POSTINGS_PER_KEY = 100
 CANDIDATE_LIMIT = 50  # the cases sharing most keys with a report, compared in full
 MAX_CONFLICT_RETRIES = 20
 CONTENT_FIELDS = ("channel", "source_id", "text", "address", "region_code", "occurred_at", "reported_at",
@@ -118,15 +120,25 @@ def _signature(report: dict) -> matching.Signature:
 def _candidates(intake: Intake, report: dict, signature: matching.Signature) -> list[dict]:
     """The cases with a report within the time window that share most index keys with this one."""
     moment = parse_iso(report["reported_at"])
-    window = {"$gte": isoformat(moment - intake.policy.window), "$lte": isoformat(moment + intake.policy.window)}
-    keys = matching.index_keys(signature, intake.policy)
-    postings = intake.postings.find({"key": {"$in": keys}, "reported_at": window},
-                                    order=Order("reported_at", descending=True), limit=POSTINGS_READ).items
-    shared = Counter(p["case_id"] for p in postings if p["report_id"] != report["id"])
+    shared = Counter()
+    for key in matching.index_keys(signature, intake.policy):
+        shared.update({p["case_id"] for p in _nearest_postings(intake, key, moment) if p["report_id"] != report["id"]})
     ids = [case_id for case_id, _ in shared.most_common(CANDIDATE_LIMIT)
            if case_id not in report.get("kept_apart", ())]
     found = intake.cases.find({"id": {"$in": ids}}, limit=len(ids)).items if ids else []
     return [c for c in found if c["id"] != report["id"] and report["id"] not in c["kept_apart"]]
+
+
+def _nearest_postings(intake: Intake, key: str, moment: datetime) -> list[dict]:
+    """A key's postings within the window, the nearest in time to the moment on either side."""
+    at = isoformat(moment)
+    earlier = intake.postings.find({"key": key, "reported_at": {"$gte": isoformat(moment - intake.policy.window),
+                                                                 "$lte": at}},
+                                   order=Order("reported_at", descending=True), limit=POSTINGS_PER_KEY).items
+    later = intake.postings.find({"key": key, "reported_at": {"$gt": at,
+                                                               "$lte": isoformat(moment + intake.policy.window)}},
+                                 order=Order("reported_at"), limit=POSTINGS_PER_KEY).items
+    return earlier + later
 
 
 def _post(intake: Intake, report: dict, case_id: str, signature: matching.Signature, now: datetime) -> None:

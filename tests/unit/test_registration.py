@@ -147,3 +147,27 @@ def test_the_candidate_index_follows_a_split_and_forgets_what_is_past_the_window
     total = intake.postings.count()
     assert registration.prune_postings(intake, clock.now(), batch=total - 1) == total - 1
     assert registration.prune_postings(intake, clock.now()) == 1 and intake.postings.count() == 0
+
+
+def test_a_template_shared_by_many_later_reports_does_not_hide_the_duplicate(intake, clock, monkeypatch):
+    # A ledger imported in one go: the original, then later reports in the operators' same
+    # template at other flats, then the original's repeat a day on. The template's words are on
+    # more postings than are read for a key (scaled down here from the 100 read in service); the
+    # phone tail and the compound's name still find the original.
+    monkeypatch.setattr(registration, "POSTINGS_PER_KEY", 20)
+    start = clock.now()
+    template = "来电人反映{}小区{}号楼{}室楼上住户卫生间漏水，天花板发霉，协商无果。"
+    first = report_submitted(start, source_id="H-0", phone="13900000001", reported_at=start,
+                             text=template.format("金银华", 3, 201), address="新城区金银华小区3号楼201室")
+    register(intake, first, clock.now())
+    for n in range(60):
+        at = start + timedelta(hours=2 + 12 * n)
+        register(intake, report_submitted(at, source_id=f"H-{n + 1}", phone=f"1390001{n:04d}", reported_at=at,
+                                          text=template.format("翠柏", n % 40 + 1, 100 + n), address=None),
+                 clock.now())
+    again = report_submitted(start, channel="grid", source_id="WG-1", phone="13900000001",
+                             reported_at=start + timedelta(days=1),
+                             text="金银华小区3号楼201室住户再次反映，漏水问题仍未解决，希望尽快处理。",
+                             address="新城区金银华小区3号楼201室", region_code=None)
+    result = register(intake, again, clock.now())
+    assert (result.event.type, result.event.case_id) == ("case_merged", first.case_id)
