@@ -20,7 +20,8 @@ def test_intake_registers_with_injected_dependencies(memory_store, clock):
 
     emitted = []
     service = worker_factory(
-        IntakeService, store=Collections(memory_store, (registration.REPORTS, registration.CASES, registration.POSTINGS)),
+        IntakeService,
+        store=Collections(memory_store, (registration.REPORTS, registration.CASES, registration.POSTINGS)),
         places=RegionResolver(Directory.load(DEFAULT_DIRECTORY)), clock=clock,
         emit=Emit(LocalEmitter(memory_store, emitted.append)),
     )

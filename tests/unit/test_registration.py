@@ -124,8 +124,9 @@ def test_the_duplicate_is_found_among_many_newer_cases_of_the_county(intake, clo
     # Hotline volume: more newer cases in the county than the 300 the matcher once scanned.
     for n in range(320):
         clock.advance(minutes=1)
-        register(intake, report_submitted(clock.now(), source_id=f"O-{n}", phone=f"1370000{n:04d}",
-                                          text=f"来电反映第{n}号商铺门前占道经营，噪音扰民。", address=None), clock.now())
+        other = report_submitted(clock.now(), source_id=f"O-{n}", phone=f"1370000{n:04d}",
+                                 text=f"来电反映第{n}号商铺门前占道经营，噪音扰民。", address=None)
+        register(intake, other, clock.now())
     clock.advance(hours=2)
     again = report_submitted(clock.now(), channel="grid", source_id="WG-9", phone="138****1234",
                              text="網格員走訪時住戶反映樓上衛生間漏水兩個月，天花板發黴，協商無果。",
