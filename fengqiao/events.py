@@ -101,6 +101,7 @@ class MergedReport(_Data):
     text: str
     reported_at: str | None = None
     reporter: Person | None = None
+    import_job: str | None = None  # the ledger import it came in by, so the import counts it
 
 
 class CaseMerged(_Data):

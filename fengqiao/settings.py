@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     max_body_mb: int = Field(16, ge=1, description="largest request body the gateway reads, in MB (a 1,000-item "
                                                    "batch fits); ledger uploads have their own 50 MB")
     publish_timeout_seconds: float = Field(5.0, description="wait for the broker's confirm")
+    import_chunk_rows: int = Field(1000, ge=1, le=10_000, description="a ledger import's rows stored and sent "
+                                   "per step; a gateway restarted mid-import resumes from its first unsent chunk")
     delivery_limit: int = Field(5, description="deliveries before a failing message is dead-lettered")
     deadline_policy_file: Path = Field(DEFAULT_DEADLINES, description="deadline policy (YAML)")
     deadline_scan_seconds: float = Field(30.0, description="how often routing looks for due deadlines")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import warnings
 from contextlib import asynccontextmanager
@@ -17,8 +18,9 @@ from fengqiao.clock import Clock
 from fengqiao.directory import Directory
 from fengqiao.settings import Settings
 from fengqiao.store.aio import open_async_store
-from gateway import accounts, audit, openapi, problems, submissions
+from gateway import accounts, audit, imports, openapi, problems, submissions
 from gateway.calls import call
+from gateway.import_feed import ImportProgressFeed
 from gateway.limits import BodyLimit, declared_media_type
 from gateway.routes import accounts as account_routes
 from gateway.routes import (
@@ -37,6 +39,7 @@ from gateway.routes import (
 from gateway.screen import ScreenFeed, ScreenHub, refresh_every
 from gateway.throttle import SignInThrottle
 
+log = logging.getLogger("fengqiao.gateway")
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 # Every router of the API, in the order they are matched; a test checks each route's access declaration.
 ROUTERS = (cases.router, intake.router, open311.router, open311.public, account_routes.router, audit_log.router,
@@ -61,6 +64,23 @@ class GatewayMetrics:
                                    ["channel", "outcome"], registry=self.registry)
 
 
+def _import_runner(state):
+    """Start an import job's runner as one of the gateway's background tasks."""
+    def start(job_id: str) -> None:
+        task = asyncio.create_task(imports.run(state.imports, job_id))
+        state.background.add(task)
+        task.add_done_callback(lambda done: _runner_stopped(state, job_id, done))
+
+    return start
+
+
+def _runner_stopped(state, job_id: str, task: asyncio.Task) -> None:
+    state.background.discard(task)
+    if not task.cancelled() and task.exception():
+        # The job stays queueing; the next start of a gateway resumes it.
+        log.error("import %s stopped: %s", job_id, task.exception())
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -74,7 +94,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         state.staff = await accounts.STAFF.open_async(state.store)
         state.audit = await audit.AUDIT.open_async(state.store)
         state.receipts = await submissions.RECEIPTS.open_async(state.store)
-        state.imports = await ledgers.IMPORTS.open_async(state.store)
         state.keys = await accounts.auth_keys(await accounts.SECRETS.open_async(state.store), settings.auth_secret)
         state.background = set()
         if settings.bootstrap_admin_key:
@@ -83,6 +102,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                                            state.clock.now())
         state.publisher = EventPublisher(settings.nameko_config(), settings.publish_timeout_seconds)
         state.rpc = RpcBridge(settings.nameko_config(), settings.rpc_timeout_seconds)
+        state.imports = await imports.open_imports(state.store, state.receipts, state.publisher, state.clock,
+                                                    settings.import_chunk_rows)
+        state.start_import = _import_runner(state)
+        import_feed = ImportProgressFeed(settings.amqp_uri, asyncio.get_running_loop(), state.imports)
+        import_feed.start()
+        await imports.resume(state.imports, state.start_import)
         state.screen = ScreenHub(lambda method, *args: call(state, "search", method, *args), state.clock,
                                  app.state.directory)
         app.state.metrics.screen_streams.set_function(lambda: state.screen.viewers)
@@ -93,6 +118,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             yield
         finally:
             feed.stop()
+            import_feed.stop()
             state.screen.close()
             for task in state.background:
                 task.cancel()

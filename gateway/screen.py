@@ -14,18 +14,17 @@ import asyncio
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from kombu import Connection, Exchange, Queue
-from kombu.mixins import ConsumerMixin
+from kombu import Exchange, Queue
 
 from fengqiao import screen
 from fengqiao.clock import CHINA_TZ, Clock, isoformat
 from fengqiao.directory import Directory
 from fengqiao.ids import new_id
 from fengqiao.search import Scope
+from gateway.consumers import BackgroundConsumer
 
 log = logging.getLogger("fengqiao.gateway.screen")
 Call = Callable[..., Awaitable]  # (method, *args) → the search service's answer
@@ -237,13 +236,12 @@ def _resynced(future) -> None:
         log.warning("fetching the walls' counters after connecting failed", exc_info=future.exception())
 
 
-class ScreenFeed(ConsumerMixin):
+class ScreenFeed(BackgroundConsumer):
     """Counter notices on a queue of this gateway's own, which goes away with it."""
 
     def __init__(self, amqp_uri: str, loop: asyncio.AbstractEventLoop, hub: ScreenHub):
-        self.connection = Connection(amqp_uri, heartbeat=30)  # so a half-open connection is noticed and remade
+        super().__init__(amqp_uri, "fq-screen-feed")
         self._loop, self._hub = loop, hub
-        self._thread = threading.Thread(target=self.run, name="fq-screen-feed", daemon=True)
 
     def get_consumers(self, consumer, channel):
         # The exchange is `fengqiao bus setup`'s to declare; the gateway's bus user only binds to it.
@@ -257,11 +255,3 @@ class ScreenFeed(ConsumerMixin):
 
     def _on_message(self, body, message):
         self._loop.call_soon_threadsafe(self._hub.receive, body)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.should_stop = True
-        self._thread.join(timeout=5)
-        self.connection.release()

@@ -20,7 +20,6 @@ from fengqiao.clock import CHINA_TZ, isoformat
 from fengqiao.events import make_event
 from fengqiao.ids import EVENT_NAMESPACE, case_number, new_id
 from fengqiao.store import CollectionSpec, DuplicateKeyError, Index
-from gateway.auth import Caller
 from gateway.bridge import BusUnavailable
 
 RECEIPTS = CollectionSpec("receipts", [Index(("case_id",), unique=True), Index(("token",))])
@@ -34,14 +33,15 @@ class Receipt:
     replayed: bool  # the same submission had been made before (accepted, or still being accepted)
     submitted_by: str = ""  # the principal that first submitted it
     token: str | None = None  # what an Open311 client looks the request up by
+    import_row: tuple[str, int] | None = None  # the ledger import job and row that made it, if any
 
 
 def receipt_key(channel: str, source_id: str) -> str:
     return f"{channel}/{source_id}"
 
 
-async def accept(receipts, store, publisher, caller: Caller, report: Report, now: datetime) -> Receipt:
-    [(receipt, created)] = await _receipts(receipts, store, caller, [report], now)
+async def accept(receipts, store, publisher, submitted_by: str, report: Report, now: datetime) -> Receipt:
+    [(receipt, created)] = await _receipts(receipts, store, submitted_by, [report], now)
     if receipt["state"] != "accepted":  # new, or an earlier attempt that never got its confirm
         await publisher.publish_message(receipt["event"])
         await _mark_accepted(receipts, receipt, now)
@@ -49,14 +49,16 @@ async def accept(receipts, store, publisher, caller: Caller, report: Report, now
 
 
 def _receipt(doc: dict, replayed: bool) -> Receipt:
-    return Receipt(doc["case_id"], doc["number"], replayed, doc["event"]["data"].get("submitted_by", ""),
-                   doc.get("token"))
+    data = doc["event"]["data"]
+    facts = data.get("facts") or {}
+    row = (facts["import_job"], facts.get("ledger_row")) if facts.get("import_job") else None
+    return Receipt(doc["case_id"], doc["number"], replayed, data.get("submitted_by", ""), doc.get("token"), row)
 
 
-async def accept_many(receipts, store, publisher, caller: Caller, reports: list[Report],
+async def accept_many(receipts, store, publisher, submitted_by: str, reports: list[Report],
                       now: datetime) -> list[Receipt | BusUnavailable]:
     """Accept many reports; each gets its receipt, or the bus error that stopped it."""
-    found = await _receipts(receipts, store, caller, reports, now)
+    found = await _receipts(receipts, store, submitted_by, reports, now)
     docs = [doc for doc, _ in found]
     outcomes: list[Receipt | BusUnavailable] = [_receipt(d, replayed=True) for d in docs]
     # A report repeated inside the batch is sent once; its repeats answer as replayed.
@@ -83,7 +85,8 @@ def batch_message(events: list[dict], now: datetime) -> dict:
     return make_event("report_batch_submitted", batch_id, {"reports": events}, occurred_at=now).to_message()
 
 
-async def _receipts(receipts, store, caller, reports: list[Report], now: datetime) -> list[tuple[dict, bool]]:
+async def _receipts(receipts, store, submitted_by: str, reports: list[Report],
+                    now: datetime) -> list[tuple[dict, bool]]:
     """The receipt of each report, and whether this call made it: the existing one, or a new one."""
     keyed = [(receipt_key(r.channel, r.source_id or new_id()), r) for r in reports]  # walk-ins have no source id
     found = {key: await receipts.get(key) for key, _ in keyed}
@@ -98,14 +101,14 @@ async def _receipts(receipts, store, caller, reports: list[Report], now: datetim
         last = await store.next_sequence(f"case-number/{day:%Y%m%d}", len(missing))
         for offset, (key, report) in enumerate(missing):
             number = case_number(day, last - len(missing) + 1 + offset)
-            found[key], created = await _new_receipt(receipts, caller, report, key, number, now)
+            found[key], created = await _new_receipt(receipts, submitted_by, report, key, number, now)
             if created:
                 made.add(key)
     first = {}  # the first of a key within this call is the one it made; its repeats are replays
     return [(found[key], key in made and first.setdefault(key, i) == i) for i, (key, _) in enumerate(keyed)]
 
 
-async def _new_receipt(receipts, caller: Caller, report: Report, key: str, number: str,
+async def _new_receipt(receipts, submitted_by: str, report: Report, key: str, number: str,
                        now: datetime) -> tuple[dict, bool]:
     case_id = new_id()
     data = report.model_dump(mode="json", exclude={"occurred_at", "reported_at"})
@@ -113,7 +116,7 @@ async def _new_receipt(receipts, caller: Caller, report: Report, key: str, numbe
         source_id=key.split("/", 1)[1], number=number,
         occurred_at=isoformat(report.occurred_at) if report.occurred_at else None,
         reported_at=isoformat(report.reported_at) if report.reported_at else None,
-        submitted_at=isoformat(now), submitted_by=caller.principal,
+        submitted_at=isoformat(now), submitted_by=submitted_by,
     )
     event = make_event("report_submitted", case_id, data, occurred_at=now)
     doc = {"id": key, "case_id": case_id, "number": number, "state": "pending",

@@ -62,6 +62,15 @@ def subscription_queue(
     )
 
 
+# The gateway counts an import's rows from intake's outcomes (gateway.import_feed); every gateway
+# reads this one durable queue, so outcomes wait in it while no gateway runs.
+IMPORT_PROGRESS = ("intake", ("case_received", "case_merged"), "gateway", "import_progress")
+
+
+def import_progress_queue_name() -> str:
+    return queue_name(*IMPORT_PROGRESS)
+
+
 def public_exchange() -> Exchange:
     return Exchange(PUBLIC_EXCHANGE, type="topic", durable=True, delivery_mode=PERSISTENT, auto_delete=False)
 
@@ -140,6 +149,7 @@ def declare_topology(amqp_uri: str, service_classes, delivery_limit: int) -> lis
         for sub in subscriptions(service_classes)
     ]
     queues += [rpc_queue(cls.name) for cls in service_classes if has_rpc(cls)]
+    queues.append(subscription_queue(*IMPORT_PROGRESS, delivery_limit))
     with Connection(amqp_uri, connect_timeout=10) as connection:
         for cls in service_classes:
             event_exchange(cls.name)(connection.default_channel).declare()

@@ -118,8 +118,8 @@ async def accept_one(request: Request, response: Response, caller: Caller, repor
     """Accept one report for any submission route: 202 with the case's id, number and Location."""
     state = request.app.state
     try:
-        receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller, report,
-                                           state.clock.now())
+        receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller.principal,
+                                           report, state.clock.now())
     except BusUnavailable as exc:
         raise unavailable(exc) from exc
     if receipt.replayed:

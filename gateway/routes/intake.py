@@ -45,7 +45,7 @@ def _batch_route(adapter: type[ChannelPayload]):
                 items.append(BatchItem(index=index, status="pending"))
             except ValidationError as exc:
                 items.append(BatchItem(index=index, status="rejected", errors=_errors(exc)))
-        outcomes = await submissions.accept_many(state.receipts, state.store, state.publisher, caller,
+        outcomes = await submissions.accept_many(state.receipts, state.store, state.publisher, caller.principal,
                                                  reports, state.clock.now())
         for index, outcome in zip(positions, outcomes, strict=True):
             if isinstance(outcome, BusUnavailable):

@@ -3,67 +3,31 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from fengqiao import labels
-from fengqiao.clock import CHINA_TZ, isoformat, parse_iso
+from fengqiao.clock import CHINA_TZ, parse_iso
 from fengqiao.events import CHANNELS
 from fengqiao.ids import new_id
 from fengqiao.ledger import LedgerError, parse_ledger
 from fengqiao.privacy import mask_record
 from fengqiao.search import Scope
-from fengqiao.store import CollectionSpec, Index
-from gateway import audit, submissions
+from gateway import audit, imports
 from gateway.auth import Allowed, Caller
-from gateway.bridge import BusUnavailable
 from gateway.calls import call, for_caller, not_found
 from gateway.problems import Problem
 from gateway.routes.cases import CaseListFilters, check_filters
 
-log = logging.getLogger("fengqiao.gateway.imports")
 router = APIRouter(tags=["ledgers"])
-IMPORTS = CollectionSpec("imports", [Index(("created_at",))])
-CHUNK = 1000
-MAX_LISTED_ERRORS = 1000
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_EXPORT_ROWS = 100_000
 EXPORT_COLUMNS = [("受理编号", "number"), ("渠道", "channel"), ("反映内容", "text"), ("地址", "address"),
                   ("区划代码", "region_code"), ("反映人", "reporter.name"), ("联系电话", "reporter.phone"),
                   ("状态", "status"), ("类别", "category"), ("风险等级", "risk"), ("承办单位", "assignment.unit_name"),
                   ("承办层级", "assignment.level"), ("受理时间", "received_at"), ("反映次数", "report_count")]
-
-
-def _job_view(job: dict, progress: dict | None) -> dict:
-    """The job as the gateway recorded it, with intake's count of rows registered so far. While
-    intake is too busy to answer (a big import keeps its workers occupied) the counts it owns are
-    null and ``progress_known`` is false; the job is never reported done without them."""
-    known = progress is not None
-    progress = progress or {"created": 0, "merged": 0}
-    done = job["rejected"] + job["replayed"] + progress["created"] + progress["merged"]
-    complete = known and job["state"] == "queued" and done >= job["rows"]
-    return {k: v for k, v in job.items() if k != "version"} | {
-        "created": progress["created"] if known else None, "merged": progress["merged"] if known else None,
-        "done": done, "progress_known": known, "state": "done" if complete else job["state"],
-    }
-
-
-async def _queue(state, caller, job: dict, reports: list) -> None:
-    """Send a parsed ledger's rows to intake, a chunk at a time, counting outcomes on the job."""
-    counts = {"queued": 0, "replayed": 0, "unavailable": 0}
-    for start in range(0, len(reports), CHUNK):
-        outcomes = await submissions.accept_many(state.receipts, state.store, state.publisher, caller,
-                                                 reports[start:start + CHUNK], state.clock.now())
-        for outcome in outcomes:
-            key = "unavailable" if isinstance(outcome, BusUnavailable) else "replayed" if outcome.replayed else "queued"
-            counts[key] += 1
-        job = await state.imports.update(job["id"], counts, expected_version=job["version"])
-    final = "queued" if not counts["unavailable"] else "incomplete"
-    await state.imports.update(job["id"], {"state": final, "queued_at": isoformat(state.clock.now())},
-                               expected_version=job["version"])
 
 
 @router.post("/api/v1/imports", status_code=202, responses={
@@ -85,29 +49,11 @@ async def start_import(request: Request, caller: Allowed("case.submit"), file: A
     except LedgerError as exc:
         raise Problem(422, "unreadable-ledger", "台账文件无法读取", str(exc),
                       errors=[{"field": "file", "message": str(exc), "type": "ledger"}]) from exc
-    job = await state.imports.insert({
-        "id": job_id, "filename": file.filename, "channel_default": channel, "state": "queueing",
-        "rows": len(parsed.rows) + parsed.rejected_rows, "empty_rows": parsed.empty_rows,
-        "rejected": parsed.rejected_rows, "error_count": len(parsed.errors),
-        "errors": [e.__dict__ for e in parsed.errors[:MAX_LISTED_ERRORS]],
-        "ignored_columns": parsed.ignored_columns, "queued": 0, "replayed": 0, "unavailable": 0,
-        "created_by": caller.principal, "creator_scope": caller.scope.as_dict(),
-        "created_at": isoformat(state.clock.now()),
-    })
-    task = asyncio.create_task(_queue(state, caller, job, [report for _, report in parsed.rows]))
-    state.background.add(task)
-    task.add_done_callback(_finished(state, job_id))
-    view = _job_view(job, {"created": 0, "merged": 0})
+    job = await imports.create(state.imports, job_id, parsed, file.filename, channel, caller.principal,
+                               caller.scope.as_dict())
+    state.start_import(job_id)
+    view = await imports.view(state.imports, job)
     return {"id": job_id, "location": f"/api/v1/imports/{job_id}", **for_caller(view, caller)}
-
-
-def _finished(state, job_id: str):
-    def done(task: asyncio.Task) -> None:
-        state.background.discard(task)
-        if not task.cancelled() and task.exception():
-            log.error("import %s stopped: %s", job_id, task.exception())
-
-    return done
 
 
 def _sees_job(caller: Caller, job: dict) -> bool:
@@ -121,16 +67,12 @@ def _sees_job(caller: Caller, job: dict) -> bool:
 @router.get("/api/v1/imports/{job_id}", responses={404: {"description": "no such job visible to the caller"}})
 async def import_status(job_id: str, request: Request,
                         caller: Allowed("import.read", "case.read_submitted", personal=True)) -> dict:
-    job = await request.app.state.imports.get(job_id)
+    """An import's progress, counted in the gateway's own store: it answers at once during any import."""
+    jobs = request.app.state.imports
+    job = await jobs.jobs.get(job_id)
     if job is None or not _sees_job(caller, job):
         raise not_found("import job", "导入任务不存在", job_id)
-    try:
-        progress = await call(request.app.state, "intake", "job_progress", job_id)
-    except Problem as exc:
-        if exc.status != 503:
-            raise
-        progress = None
-    return for_caller(_job_view(job, progress), caller)
+    return for_caller(await imports.view(jobs, job), caller)
 
 
 def _value(view: dict, path: str):

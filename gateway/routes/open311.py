@@ -324,8 +324,8 @@ async def post_request(fmt: str, request: Request,
         _format(fmt)
         report = _parse_report(await _form_fields(request))
         state = request.app.state
-        receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller, report,
-                                           state.clock.now())
+        receipt = await submissions.accept(state.receipts, state.store, state.publisher, caller.principal,
+                                           report, state.clock.now())
         if receipt.replayed and not await replay_visible(request, caller, receipt):
             raise Open311Error(409, "a request with this source_id was submitted before by another client")
     except Open311Error as exc:

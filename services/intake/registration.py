@@ -19,7 +19,7 @@ from services.intake.cleaning import clean
 from services.intake.places import Placement
 
 REPORTS = CollectionSpec("reports", [
-    Index(("channel", "source_id"), unique=True), Index(("case_id",)), Index(("job_id", "outcome")),
+    Index(("channel", "source_id"), unique=True), Index(("case_id",)),
 ])
 CASES = CollectionSpec("cases")
 # The candidate index: one posting per (report, index key), so a new report finds the cases
@@ -245,7 +245,7 @@ def merged_event(report: dict) -> Event:
     merge = report["merge"]
     merged = {k: report[k] for k in ("number", "channel", "source_id", "text", "reported_at", "reporter")}
     return make_event("case_merged", report["case_id"], {
-        "report": {"report_id": report["id"], **merged},
+        "report": {"report_id": report["id"], **merged, "import_job": report.get("job_id")},
         "report_count": merge["report_count"], "score": merge["score"],
         "signals": merge["signals"], "merged_at": merge["merged_at"],
     }, occurred_at=merge["merged_at"], discriminator=f"{report['id']}/{report.get('restorations', 0)}")
@@ -299,9 +299,3 @@ def _unmerged_event(report: dict, case_id: str) -> Event:
         "report_id": report["id"], "report_count": unmerge["report_count"], "reason": unmerge["reason"],
         "by": unmerge["by"], "unmerged_at": unmerge["at"],
     }, occurred_at=unmerge["at"], discriminator=f"{report['id']}/{report['restorations']}")
-
-
-def job_progress(intake: Intake, job_id: str) -> dict:
-    """How many of an import job's reports intake has registered, and how they ended."""
-    by_outcome = intake.reports.count_by("outcome", {"job_id": job_id})
-    return {"created": by_outcome.get("created", 0), "merged": by_outcome.get("merged", 0)}

@@ -62,10 +62,6 @@ class IntakeService:
         # 2.9 M postings, more than a city of 58,000 reports a day writes.
         self.emit.change(lambda: registration.prune_postings(self._intake(), self.clock.now()))
 
-    @rpc
-    def job_progress(self, job_id: str) -> dict:
-        return registration.job_progress(self._intake(), job_id)
-
     def _intake(self) -> registration.Intake:
         return registration.Intake(self.store.reports, self.store.cases, self.store.match_postings,
                                    signatures=self.signatures)

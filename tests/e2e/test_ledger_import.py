@@ -30,7 +30,7 @@ def finished(client, job_id: str, timeout: float = 1200) -> dict:
         response = client.get(f"/api/v1/imports/{job_id}")
         assert response.status_code == 200, response.text
         job = response.json()
-        return job if job["state"] in ("done", "incomplete") else None
+        return job if job["state"] == "done" else None
 
     return wait_until(poll, timeout, f"import {job_id} finished")
 

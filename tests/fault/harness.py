@@ -131,7 +131,7 @@ class Run:
     def registered(self) -> int:
         """Reports intake has registered so far (created or merged), as the job tells."""
         job = self.job()
-        return (job.get("created") or 0) + (job.get("merged") or 0) if job.get("progress_known") else 0
+        return job.get("created", 0) + job.get("merged", 0)
 
     def wait_registered(self, fraction: float, timeout: float = 120) -> int:
         target = int((self.ledger.created + self.ledger.merged) * fraction)

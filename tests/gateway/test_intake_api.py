@@ -224,11 +224,3 @@ def test_receipts_are_not_left_pending_by_batches(client):
 
 def test_dead_broker_constant_is_loopback():
     assert "127.0.0.1" in DEAD_BROKER and gateway_client
-
-
-def test_import_status_answers_while_intake_cannot(offline_client):
-    job = upload(offline_client, "ledger.csv", "反映内容,渠道\n楼上漏水,12345\n".encode()).json()
-    status = offline_client.get(f"/api/v1/imports/{job['id']}")
-    assert status.status_code == 200
-    body = status.json()
-    assert body["progress_known"] is False and body["created"] is None and body["state"] != "done"

@@ -9,7 +9,14 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from fengqiao.bus.topology import PUBLIC_EXCHANGE, RPC_EXCHANGE, event_exchange, queue_name, subscriptions
+from fengqiao.bus.topology import (
+    PUBLIC_EXCHANGE,
+    RPC_EXCHANGE,
+    event_exchange,
+    import_progress_queue_name,
+    queue_name,
+    subscriptions,
+)
 from fengqiao.registry import SERVICES, all_service_classes
 from fengqiao.screen import EXCHANGE as SCREEN_EXCHANGE
 from fengqiao.settings import Settings
@@ -83,6 +90,10 @@ def test_the_gateway_and_the_topology_users_hold_only_what_they_need():
     assert gateway["read"].match(SCREEN_EXCHANGE) and gateway["read"].match("gateway-screen-1a2b")
     assert all(gateway[p].match("gateway-screen-1a2b") for p in ("configure", "write"))
     assert not gateway["configure"].match(SCREEN_EXCHANGE) and topology["configure"].match(SCREEN_EXCHANGE)
+    # Intake's outcomes of imported rows, on the durable queue the topology declares for it.
+    progress = import_progress_queue_name()
+    assert gateway["read"].match(progress) and not gateway["configure"].match(progress)
+    assert topology["configure"].match(progress)
     every_queue = [queue_name(s.source_service, s.event_types, s.service, s.method)
                    for s in subscriptions(all_service_classes())]
     assert all(topology["configure"].match(q) for q in every_queue + ["fengqiao.dlq", "rpc-search"])
@@ -102,14 +113,14 @@ def test_every_process_connects_as_its_own_bus_user():
 
 
 def test_the_gateways_database_user_may_only_add_to_the_audit_log():
-    from gateway import accounts, audit, submissions
-    from gateway.routes import ledgers
+    from gateway import accounts, audit, imports, submissions
 
     [mongo] = [d for d in docs(K8S / "base" / "mongodb.yaml") if d["kind"] == "MongoDBCommunity"]
     [role] = mongo["spec"]["security"]["roles"]
     actions = {p["resource"]["collection"]: set(p["actions"]) for p in role["privileges"]}
     assert not {"update", "remove"} & actions["audit"] and "insert" in actions["audit"]
-    for spec in (accounts.API_CLIENTS, accounts.STAFF, accounts.SECRETS, submissions.RECEIPTS, ledgers.IMPORTS):
+    for spec in (accounts.API_CLIENTS, accounts.STAFF, accounts.SECRETS, submissions.RECEIPTS, imports.JOBS,
+                 imports.CHUNKS, imports.SENT, imports.OUTCOMES):
         assert {"find", "insert", "update"} <= actions[spec.name], spec.name
     assert audit.AUDIT.append_only
 

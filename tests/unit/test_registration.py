@@ -111,13 +111,6 @@ def test_unmerge_refusals_name_the_rule(intake, clock):
         registration.unmerge(intake, "nope", lonely.case_id, "s", "r", clock.now())
 
 
-def test_job_progress_counts_outcomes(intake, clock):
-    for n in range(3):
-        register(intake, report_submitted(clock.now(), source_id=f"L-{n}", job_id="job-1",
-                                          text="楼上漏水" if n < 2 else "草场纠纷", region_code="150102"), clock.now())
-    assert registration.job_progress(intake, "job-1") == {"created": 2, "merged": 1}
-
-
 def test_the_duplicate_is_found_among_many_newer_cases_of_the_county(intake, clock):
     first = report_submitted(clock.now(), source_id="H-1")
     register(intake, first, clock.now())

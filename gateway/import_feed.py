@@ -1,0 +1,57 @@
+"""Intake's outcomes of imported rows, read from the gateway's durable queue.
+
+Every gateway consumes the same queue (``topology.import_progress_queue``), declared by
+``fengqiao bus setup`` so outcomes wait there while no gateway runs. A message is acknowledged
+only once its outcome is in the store; one that cannot be stored goes back to the queue, and
+after the delivery limit to the dead letters.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from kombu import Queue
+
+from fengqiao.bus import topology
+from gateway import imports
+from gateway.consumers import BackgroundConsumer
+
+log = logging.getLogger("fengqiao.gateway.import_feed")
+STORE_TIMEOUT_SECONDS = 30
+
+
+def imported_row(envelope: dict) -> tuple[str, str, str] | None:
+    """(job id, report id, outcome) of an event about an imported row; None for any other."""
+    data = envelope.get("data") or {}
+    if envelope.get("type") == "case_received":
+        job_id = (data.get("facts") or {}).get("import_job")
+        return (job_id, envelope["case_id"], "created") if job_id else None
+    if envelope.get("type") == "case_merged":
+        report = data.get("report") or {}
+        return (report["import_job"], report["report_id"], "merged") if report.get("import_job") else None
+    return None
+
+
+class ImportProgressFeed(BackgroundConsumer):
+    def __init__(self, amqp_uri: str, loop: asyncio.AbstractEventLoop, jobs: imports.Imports):
+        super().__init__(amqp_uri, "fq-import-feed")
+        self._loop, self._jobs = loop, jobs
+
+    def get_consumers(self, consumer, channel):
+        # The queue is the topology's to declare, with its dead-lettering; the gateway only reads it.
+        queue = Queue(topology.import_progress_queue_name(), no_declare=True)
+        return [consumer(queues=[queue], callbacks=[self._on_message], accept=["json"], prefetch_count=200)]
+
+    def _on_message(self, body, message):
+        row = imported_row(body) if isinstance(body, dict) else None
+        if row is None:
+            message.ack()
+            return
+        stored = asyncio.run_coroutine_threadsafe(imports.record_outcome(self._jobs, *row), self._loop)
+        try:
+            stored.result(STORE_TIMEOUT_SECONDS)
+        except Exception:
+            log.exception("cannot record the outcome of imported row %s; it goes back to the queue", row[1])
+            message.requeue()
+            return
+        message.ack()
