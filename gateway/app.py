@@ -67,7 +67,7 @@ class GatewayMetrics:
 def _import_runner(state):
     """Start an import job's runner as one of the gateway's background tasks."""
     def start(job_id: str) -> None:
-        task = asyncio.create_task(imports.run(state.imports, job_id))
+        task = asyncio.create_task(imports.run_until_queued(state.imports, job_id))
         state.background.add(task)
         task.add_done_callback(lambda done: _runner_stopped(state, job_id, done))
 
@@ -77,7 +77,6 @@ def _import_runner(state):
 def _runner_stopped(state, job_id: str, task: asyncio.Task) -> None:
     state.background.discard(task)
     if not task.cancelled() and task.exception():
-        # The job stays queueing; the next start of a gateway resumes it.
         log.error("import %s stopped: %s", job_id, task.exception())
 
 

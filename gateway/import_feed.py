@@ -1,14 +1,15 @@
 """Intake's outcomes of imported rows, read from the gateway's durable queue.
 
-Every gateway consumes the same queue (``topology.import_progress_queue``), declared by
+Every gateway consumes the same queue (``topology.import_progress_queue_name``), declared by
 ``fengqiao bus setup`` so outcomes wait there while no gateway runs. A message is acknowledged
-only once its outcome is in the store; one that cannot be stored goes back to the queue, and
-after the delivery limit to the dead letters.
+only once its outcome is in the store; while the store refuses, the consumer retries with
+backoff, and a gateway stopping meanwhile hands the message back to the queue.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from kombu import Queue
 
@@ -18,6 +19,7 @@ from gateway.consumers import BackgroundConsumer
 
 log = logging.getLogger("fengqiao.gateway.import_feed")
 STORE_TIMEOUT_SECONDS = 30
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 0.5, 10.0
 
 
 def imported_row(envelope: dict) -> tuple[str, str, str] | None:
@@ -47,11 +49,22 @@ class ImportProgressFeed(BackgroundConsumer):
         if row is None:
             message.ack()
             return
+        delay = RETRY_FIRST_SECONDS
+        while not self._stored(row):
+            # Retried here, not handed back to the broker: its delivery limit would dead-letter the
+            # outcome of a row during a store failover, and the job would never be done.
+            if self.should_stop:
+                message.requeue()
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+        message.ack()
+
+    def _stored(self, row: tuple[str, str, str]) -> bool:
         stored = asyncio.run_coroutine_threadsafe(imports.record_outcome(self._jobs, *row), self._loop)
         try:
             stored.result(STORE_TIMEOUT_SECONDS)
+            return True
         except Exception:
-            log.exception("cannot record the outcome of imported row %s; it goes back to the queue", row[1])
-            message.requeue()
-            return
-        message.ack()
+            log.exception("cannot record the outcome of imported row %s yet", row[1])
+            return False

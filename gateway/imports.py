@@ -13,6 +13,7 @@ those documents in the gateway's own store, so it answers at once however busy i
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ CHUNKS = CollectionSpec("import_chunks")  # id "<job>/<seq>": the parsed rows to
 SENT = CollectionSpec("import_sent", [Index(("job_id",))])  # id as the chunk's: how its rows went out
 OUTCOMES = CollectionSpec("import_outcomes", [Index(("job_id", "outcome"))])  # id: a row's report id
 MAX_LISTED_ERRORS = 1000
+CHUNK_BYTES = 4 << 20
 RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 1.0, 30.0
 
 
@@ -62,11 +64,9 @@ def chunk_id(job_id: str, seq: int) -> str:
 async def create(imports: Imports, job_id: str, parsed: ParsedLedger, filename: str, channel: str | None,
                  principal: str, creator_scope: dict) -> dict:
     """Store the parsed rows, then the job: a job that exists has all its rows."""
-    reports = [report.model_dump(mode="json") for _, report in parsed.rows]
-    chunks = range(0, len(reports), imports.chunk_rows)
-    for seq, start in enumerate(chunks):
-        await imports.chunks.insert({"id": chunk_id(job_id, seq), "job_id": job_id,
-                                     "reports": reports[start:start + imports.chunk_rows]})
+    chunks = _chunked([report.model_dump(mode="json") for _, report in parsed.rows], imports.chunk_rows)
+    for seq, reports in enumerate(chunks):
+        await imports.chunks.insert({"id": chunk_id(job_id, seq), "job_id": job_id, "reports": reports})
     return await imports.jobs.insert({
         "id": job_id, "filename": filename, "channel_default": channel, "state": "queueing",
         "rows": len(parsed.rows) + parsed.rejected_rows, "empty_rows": parsed.empty_rows,
@@ -77,16 +77,48 @@ async def create(imports: Imports, job_id: str, parsed: ParsedLedger, filename: 
     })
 
 
+def _chunked(reports: list[dict], rows: int) -> list[list[dict]]:
+    """At most ``rows`` reports a chunk, and at most CHUNK_BYTES of them: petitions' and court
+    referrals' texts run to thousands of characters, and a MongoDB document to 16 MB."""
+    chunks, current, size = [], [], 0
+    for report in reports:
+        weight = len(json.dumps(report, ensure_ascii=False).encode())
+        if current and (len(current) == rows or size + weight > CHUNK_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(report)
+        size += weight
+    return chunks + [current] if current else chunks
+
+
+async def run_until_queued(imports: Imports, job_id: str) -> None:
+    """Run a job, and again after a failure that is not the bus's (a store failing over): a job
+    is never left queueing while its gateway runs."""
+    delay = RETRY_FIRST_SECONDS
+    while True:
+        try:
+            return await run(imports, job_id)
+        except Exception:
+            log.exception("import %s failed; retrying in %.0f s", job_id, delay)
+        await imports.sleep(delay)
+        delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+
 async def run(imports: Imports, job_id: str) -> None:
     """Send a job's rows that have not been sent, a chunk at a time; then mark it queued and
     drop its rows (the receipts keep every sent report)."""
     job = await imports.jobs.get(job_id)
-    sent = {doc["id"] for doc in (await imports.sent.find({"job_id": job_id}, limit=max(1, job["chunks"]))).items}
-    for seq in range(job["chunks"]):
-        if chunk_id(job_id, seq) not in sent:
-            await _send_chunk(imports, job, await imports.chunks.get(chunk_id(job_id, seq)))
+    chunks = job.get("chunks", 0)  # jobs made before imports were durable have none
+    sent = {doc["id"] for doc in (await imports.sent.find({"job_id": job_id}, limit=max(1, chunks))).items}
+    for seq in range(chunks):
+        if chunk_id(job_id, seq) in sent:
+            continue
+        chunk = await imports.chunks.get(chunk_id(job_id, seq))
+        if chunk is None:
+            return  # another gateway resumed the job too, finished it and dropped its rows
+        await _send_chunk(imports, job, chunk)
     await _set(imports, job_id, {"state": "queued", "waiting_for": None, "queued_at": isoformat(imports.clock.now())})
-    for seq in range(job["chunks"]):
+    for seq in range(chunks):
         await imports.chunks.delete(chunk_id(job_id, seq))
 
 
@@ -121,8 +153,11 @@ def _replay(job_id: str, report: Report, receipt: submissions.Receipt) -> bool:
 
 
 async def _set(imports: Imports, job_id: str, changes: dict) -> None:
-    job = await imports.jobs.get(job_id)  # only the job's runner writes it: no concurrent change to lose
-    await imports.jobs.update(job_id, changes, expected_version=job["version"])
+    # Two gateways started together may both run a job: a change is retried on their conflict.
+    while True:
+        job = await imports.jobs.get(job_id)
+        if await imports.jobs.update(job_id, changes, expected_version=job["version"]) is not None:
+            return
 
 
 async def resume(imports: Imports, start: Callable[[str], None]) -> int:
@@ -144,7 +179,7 @@ async def record_outcome(imports: Imports, job_id: str, report_id: str, outcome:
 
 async def view(imports: Imports, job: dict) -> dict:
     """The job with its progress: rows sent, and intake's outcomes so far."""
-    sent = (await imports.sent.find({"job_id": job["id"]}, limit=max(1, job["chunks"]))).items
+    sent = (await imports.sent.find({"job_id": job["id"]}, limit=max(1, job.get("chunks", 0)))).items
     by_outcome = await imports.outcomes.count_by("outcome", {"job_id": job["id"]})
     counts = {"queued": sum(s["queued"] for s in sent), "replayed": sum(s["replayed"] for s in sent),
               "created": by_outcome.get("created", 0), "merged": by_outcome.get("merged", 0)}

@@ -135,3 +135,11 @@ def test_only_events_about_imported_rows_are_counted():
     assert imported_row({"type": "case_received", "case_id": "r3", "data": {"facts": {}}}) is None
     assert imported_row({"type": "case_merged", "case_id": "c1", "data": {"report": {"report_id": "r4"}}}) is None
     assert imported_row({"type": "case_triaged", "case_id": "r1", "data": {}}) is None
+
+
+def test_rows_are_chunked_by_count_and_by_size():
+    short, long = {"text": "漏水"}, {"text": "信访人反映" * (imports.CHUNK_BYTES // 20)}
+    assert [len(c) for c in imports._chunked([short] * 5, rows=2)] == [2, 2, 1]
+    # Each long row is over half the byte bound: one a chunk, however many rows a chunk may hold.
+    assert [len(c) for c in imports._chunked([long, long, short], rows=1000)] == [1, 2]
+    assert imports._chunked([], rows=1000) == []
