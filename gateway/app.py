@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import warnings
 from contextlib import asynccontextmanager
@@ -39,7 +38,6 @@ from gateway.routes import (
 from gateway.screen import ScreenFeed, ScreenHub, refresh_every
 from gateway.throttle import SignInThrottle
 
-log = logging.getLogger("fengqiao.gateway")
 warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
 # Every router of the API, in the order they are matched; a test checks each route's access declaration.
 ROUTERS = (cases.router, intake.router, open311.router, open311.public, account_routes.router, audit_log.router,
@@ -67,17 +65,12 @@ class GatewayMetrics:
 def _import_runner(state):
     """Start an import job's runner as one of the gateway's background tasks."""
     def start(job_id: str) -> None:
+        # The runner retries its own failures; it ends when the job is queued or the gateway stops.
         task = asyncio.create_task(imports.run_until_queued(state.imports, job_id))
         state.background.add(task)
-        task.add_done_callback(lambda done: _runner_stopped(state, job_id, done))
+        task.add_done_callback(state.background.discard)
 
     return start
-
-
-def _runner_stopped(state, job_id: str, task: asyncio.Task) -> None:
-    state.background.discard(task)
-    if not task.cancelled() and task.exception():
-        log.error("import %s stopped: %s", job_id, task.exception())
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:

@@ -49,15 +49,14 @@ class ImportProgressFeed(BackgroundConsumer):
         if row is None:
             message.ack()
             return
-        delay = RETRY_FIRST_SECONDS
+        # Retried here, not handed back to the broker: its delivery limit would dead-letter the
+        # outcome of a row during a store failover, and the job would never be done.
+        delays = imports.backoff(RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS)
         while not self._stored(row):
-            # Retried here, not handed back to the broker: its delivery limit would dead-letter the
-            # outcome of a row during a store failover, and the job would never be done.
             if self.should_stop:
                 message.requeue()
                 return
-            time.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            time.sleep(next(delays))
         message.ack()
 
     def _stored(self, row: tuple[str, str, str]) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from fengqiao.channels import Report
@@ -91,17 +91,23 @@ def _chunked(reports: list[dict], rows: int) -> list[list[dict]]:
     return chunks + [current] if current else chunks
 
 
+def backoff(first: float = RETRY_FIRST_SECONDS, most: float = RETRY_MAX_SECONDS) -> Iterator[float]:
+    """Waits between retries: doubling from ``first`` up to ``most``."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, most)
+
+
 async def run_until_queued(imports: Imports, job_id: str) -> None:
     """Run a job, and again after a failure that is not the bus's (a store failing over): a job
     is never left queueing while its gateway runs."""
-    delay = RETRY_FIRST_SECONDS
-    while True:
+    for delay in backoff():
         try:
             return await run(imports, job_id)
         except Exception:
             log.exception("import %s failed; retrying in %.0f s", job_id, delay)
         await imports.sleep(delay)
-        delay = min(delay * 2, RETRY_MAX_SECONDS)
 
 
 async def run(imports: Imports, job_id: str) -> None:
@@ -125,8 +131,8 @@ async def run(imports: Imports, job_id: str) -> None:
 async def _send_chunk(imports: Imports, job: dict, chunk: dict) -> None:
     """Send one chunk until every row is on the bus, waiting out an outage with backoff."""
     reports = [Report.model_validate(r) for r in chunk["reports"]]
-    delay, waited = RETRY_FIRST_SECONDS, False
-    while True:
+    waited = False
+    for delay in backoff():
         outcomes = await submissions.accept_many(imports.receipts, imports.store, imports.publisher,
                                                  job["created_by"], reports, imports.clock.now())
         down = next((o for o in outcomes if isinstance(o, BusUnavailable)), None)
@@ -136,7 +142,6 @@ async def _send_chunk(imports: Imports, job: dict, chunk: dict) -> None:
         await _set(imports, job["id"], {"waiting_for": str(down)})
         waited = True
         await imports.sleep(delay)
-        delay = min(delay * 2, RETRY_MAX_SECONDS)
     replayed = sum(1 for report, o in zip(reports, outcomes, strict=True) if _replay(job["id"], report, o))
     try:
         await imports.sent.insert({"id": chunk["id"], "job_id": job["id"], "queued": len(reports) - replayed,
@@ -160,13 +165,11 @@ async def _set(imports: Imports, job_id: str, changes: dict) -> None:
             return
 
 
-async def resume(imports: Imports, start: Callable[[str], None]) -> int:
+async def resume(imports: Imports, start: Callable[[str], None]) -> None:
     """Start the runner of every job that was still queueing when a gateway stopped."""
-    unfinished = (await imports.jobs.find({"state": "queueing"}, limit=10_000)).items
-    for job in unfinished:
+    for job in (await imports.jobs.find({"state": "queueing"}, limit=10_000)).items:
         log.info("resuming import %s (%s)", job["id"], job["filename"])
         start(job["id"])
-    return len(unfinished)
 
 
 async def record_outcome(imports: Imports, job_id: str, report_id: str, outcome: str) -> None:

@@ -120,23 +120,21 @@ def _signature(report: dict) -> matching.Signature:
 def _candidates(intake: Intake, report: dict, signature: matching.Signature) -> list[dict]:
     """The cases with a report within the time window that share most index keys with this one."""
     moment = parse_iso(report["reported_at"])
+    bounds = (isoformat(moment - intake.policy.window), isoformat(moment), isoformat(moment + intake.policy.window))
     shared = Counter()
     for key in matching.index_keys(signature, intake.policy):
-        shared.update({p["case_id"] for p in _nearest_postings(intake, key, moment) if p["report_id"] != report["id"]})
+        shared.update({p["case_id"] for p in _nearest_postings(intake, key, *bounds) if p["report_id"] != report["id"]})
     ids = [case_id for case_id, _ in shared.most_common(CANDIDATE_LIMIT)
            if case_id not in report.get("kept_apart", ())]
     found = intake.cases.find({"id": {"$in": ids}}, limit=len(ids)).items if ids else []
     return [c for c in found if c["id"] != report["id"] and report["id"] not in c["kept_apart"]]
 
 
-def _nearest_postings(intake: Intake, key: str, moment: datetime) -> list[dict]:
+def _nearest_postings(intake: Intake, key: str, earliest: str, at: str, latest: str) -> list[dict]:
     """A key's postings within the window, the nearest in time to the moment on either side."""
-    at = isoformat(moment)
-    earlier = intake.postings.find({"key": key, "reported_at": {"$gte": isoformat(moment - intake.policy.window),
-                                                                 "$lte": at}},
+    earlier = intake.postings.find({"key": key, "reported_at": {"$gte": earliest, "$lte": at}},
                                    order=Order("reported_at", descending=True), limit=POSTINGS_PER_KEY).items
-    later = intake.postings.find({"key": key, "reported_at": {"$gt": at,
-                                                               "$lte": isoformat(moment + intake.policy.window)}},
+    later = intake.postings.find({"key": key, "reported_at": {"$gt": at, "$lte": latest}},
                                  order=Order("reported_at"), limit=POSTINGS_PER_KEY).items
     return earlier + later
 
