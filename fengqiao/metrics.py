@@ -5,9 +5,7 @@ labels with a handful of values only (never a case id, a person or a village cod
 """
 from collections.abc import Callable
 
-from prometheus_client import Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Gauge, Histogram
 
 from fengqiao.screen import level_risk_counts
 
@@ -52,21 +50,30 @@ WEBHOOK_ATTEMPTS = Counter(
 )
 
 
-class CaseGauges(Collector):
-    """Open, overdue and open grade-3 cases, read at scrape time from the search service's exact
-    counters for the whole platform (``counts`` returns them): never a recount of the cases."""
+OPEN_CASES = Gauge("fengqiao_cases_open", "Open cases by handling level and risk grade", ["level", "risk"],
+                   multiprocess_mode="mostrecent")
+OVERDUE_CASES = Gauge("fengqiao_cases_overdue", "Open cases past their deadline", multiprocess_mode="mostrecent")
+GRADE3_OPEN_CASES = Gauge("fengqiao_cases_grade3_open", "Open cases of risk grade 3 (重大)",
+                          multiprocess_mode="mostrecent")
+
+
+class CaseGauges:
+    """Open, overdue and open grade-3 cases, set from the search service's exact counters for the
+    whole platform (``counts`` returns them): never a recount of the cases.
+
+    Set by ``refresh`` rather than read at scrape time, so that they also reach Prometheus when
+    the services run in processes of their own and one endpoint serves them all (multiprocess
+    mode, ``fengqiao up``); a (level, risk) pair that has no open case left is set to 0."""
 
     def __init__(self, counts: Callable[[], dict]):
         self._counts = counts
+        self._pairs: set[tuple[str, str]] = set()
 
-    def collect(self):
+    def refresh(self) -> None:
         counts = self._counts()
-        open_cases = GaugeMetricFamily("fengqiao_cases_open", "Open cases by handling level and risk grade",
-                                       labels=["level", "risk"])
-        for (level, risk), n in sorted(level_risk_counts(counts).items()):
-            open_cases.add_metric([level, risk], n)
-        yield open_cases
-        yield GaugeMetricFamily("fengqiao_cases_overdue", "Open cases past their deadline",
-                                value=counts.get("overdue", 0))
-        yield GaugeMetricFamily("fengqiao_cases_grade3_open", "Open cases of risk grade 3 (重大)",
-                                value=counts.get("open.risk.3", 0))
+        by_pair = level_risk_counts(counts)
+        self._pairs |= set(by_pair)
+        for pair in sorted(self._pairs):
+            OPEN_CASES.labels(*pair).set(by_pair.get(pair, 0))
+        OVERDUE_CASES.set(counts.get("overdue", 0))
+        GRADE3_OPEN_CASES.set(counts.get("open.risk.3", 0))

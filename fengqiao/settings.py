@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     gateway_port: int = Field(8000, description="port the gateway listens on")
     metrics_host: str = Field("127.0.0.1", description="address of the services' /metrics")
     metrics_port: int = Field(9100, description="port of the services' /metrics; 0 = off")
+    service_processes: dict[str, int] = Field(
+        {}, description='`fengqiao up`: worker processes of a service competing on its queues, as JSON '
+                        '(e.g. {"search": 2}); a service not named runs one')
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     bootstrap_admin_key: str | None = Field(
         None, description="creates (or keeps) an admin API key with this secret at gateway start"

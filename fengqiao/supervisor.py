@@ -1,7 +1,9 @@
 """``fengqiao up``: the whole platform on one machine, supervised by one command.
 
-Two child processes, because eventlet (nameko) and asyncio (the gateway) do not share one:
-all services in one nameko process, and the gateway under uvicorn. A child that dies is
+Every service runs in nameko processes of its own (``FQ_SERVICE_PROCESSES`` of them, one by
+default), as Kubernetes runs them, so that the services use every core; the gateway runs under
+uvicorn (eventlet and asyncio do not share a process). The services' metrics are gathered in
+Prometheus's multiprocess mode and served by this process on ``FQ_METRICS_PORT``. A child that dies is
 restarted with backoff; one that keeps dying stops the platform. Ctrl-C or SIGTERM stops
 both children gracefully (SIGTERM, then SIGKILL after a grace period).
 """
@@ -10,11 +12,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from fengqiao.bus.broker import BrokerUnavailable, ensure_broker
 from fengqiao.bus.topology import declare_topology
@@ -24,6 +31,7 @@ from fengqiao.settings import Settings
 log = logging.getLogger("fengqiao.up")
 
 GRACE_SECONDS = 15
+MULTIPROCESS_DIR_KEY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own name for it
 MAX_RESTARTS = 5
 RESTART_WINDOW_SECONDS = 60
 
@@ -35,9 +43,11 @@ class Child:
     process: subprocess.Popen | None = None
     restarts: list[float] = field(default_factory=list)
 
+    env: dict = field(default_factory=dict)  # what this child adds to the platform's environment
+
     def start(self, env: dict) -> None:
         # Own session: Ctrl-C reaches only the supervisor, which stops children in order.
-        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        self.process = subprocess.Popen(self.argv, env={**env, **self.env}, start_new_session=True)
         log.info("started %s (pid %s)", self.name, self.process.pid)
 
     def exited(self) -> int | None:
@@ -63,18 +73,40 @@ class Child:
             self.process.wait()
 
 
-def children(settings: Settings, demo_rate: float | None = None) -> list[Child]:
+def service_processes(settings: Settings) -> dict[str, int]:
+    unknown = set(settings.service_processes) - set(SERVICES)
+    if unknown:
+        raise ValueError(f"FQ_SERVICE_PROCESSES names no such service: {', '.join(sorted(unknown))}")
+    if any(n < 1 for n in settings.service_processes.values()):
+        raise ValueError("FQ_SERVICE_PROCESSES: every service needs at least one process")
+    return {name: settings.service_processes.get(name, 1) for name in SERVICES}
+
+
+def children(settings: Settings, metrics_dir: Path, demo_rate: float | None = None) -> list[Child]:
     python = sys.executable
     demo = [Child("demo", [python, "-m", "fengqiao.cli", "demo", "--rate", str(demo_rate),
                            "--url", f"http://{settings.gateway_host}:{settings.gateway_port}"])] if demo_rate else []
-    return demo + [
-        Child("services", [python, "-m", "fengqiao.cli", "run", *SERVICES]),
+    services = [Child(f"{name}-{i}", [python, "-m", "fengqiao.cli", "run", name],
+                      env={MULTIPROCESS_DIR_KEY: str(metrics_dir)})
+                for name, count in service_processes(settings).items() for i in range(count)]
+    return demo + services + [
         Child("gateway", [
             python, "-m", "uvicorn", "gateway.app:create_app", "--factory",
             "--host", settings.gateway_host, "--port", str(settings.gateway_port),
             "--log-level", settings.log_level.lower(), "--no-access-log",
         ]),
     ]
+
+
+METRICS_DIR = "metrics"
+
+
+def fresh_metrics_dir(settings: Settings) -> Path:
+    """The services' metric files, emptied: a new run's counters start at 0, as one process's would."""
+    path = (settings.data_dir / METRICS_DIR).resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
 
 
 def run_platform(settings: Settings, demo_rate: float | None = None) -> int:
@@ -89,7 +121,16 @@ def run_platform(settings: Settings, demo_rate: float | None = None) -> int:
     if demo_rate and not settings.bootstrap_admin_key:
         # The simulator signs in through the bootstrap admin; a fresh key each run, known to nobody else.
         env["FQ_BOOTSTRAP_ADMIN_KEY"] = secrets.token_urlsafe(32)
-    procs = children(settings, demo_rate)
+    metrics_dir = fresh_metrics_dir(settings)
+    try:
+        procs = children(settings, metrics_dir, demo_rate)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if settings.metrics_port:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(metrics_dir))
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
     stopping = False
 
     def request_stop(signum, frame):

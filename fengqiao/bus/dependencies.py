@@ -12,7 +12,6 @@ from typing import Any
 
 import eventlet
 from nameko.extensions import DependencyProvider
-from prometheus_client import REGISTRY
 
 from fengqiao import outbox
 from fengqiao.bus.publisher import ConfirmedPublisher
@@ -33,6 +32,8 @@ SEARCH_URI_KEY = "FQ_SEARCH_URI"
 OUTBOX_RELAY_KEY = "FQ_OUTBOX_RELAY_SECONDS"
 OUTBOX_GRACE_KEY = "FQ_OUTBOX_GRACE_SECONDS"
 OUTBOX_PUBLISH_KEY = "FQ_OUTBOX_PUBLISH_ON_COMMIT"
+# Prometheus scrapes every 15 s or more: a refresh every 5 s is never more than one scrape behind.
+GAUGE_REFRESH_SECONDS = 5.0
 log = logging.getLogger("fengqiao.outbox")
 
 
@@ -74,20 +75,27 @@ def search_uri(config: dict) -> str:
 
 
 class ScreenGauges(DependencyProvider):
-    """Registers the case gauges (``fengqiao.metrics.CaseGauges``) of the service's screen
-    counters with the process's Prometheus registry while the service runs."""
-
-    gauges: CaseGauges | None = None
+    """Keeps the case gauges (``fengqiao.metrics.CaseGauges``) set from the service's screen
+    counters while the service runs, every ``GAUGE_REFRESH_SECONDS``."""
 
     def start(self):
         collections = next(d for d in self.container.dependencies if isinstance(d, Store)).collections
         self.gauges = CaseGauges(lambda: (collections.screen_counters.get(EVERYWHERE) or {}).get("counts", {}))
-        REGISTRY.register(self.gauges)
+        self._running = True
+        self.container.spawn_managed_thread(self._refresh, identifier=f"{self.container.service_name}.case_gauges")
 
     def stop(self):
-        if self.gauges is not None:
-            REGISTRY.unregister(self.gauges)
-            self.gauges = None
+        self._running = False
+
+    kill = stop
+
+    def _refresh(self):
+        while self._running:
+            try:
+                self.gauges.refresh()
+            except Exception:  # the store is away; the gauges keep their last figures until it is back
+                logging.getLogger("fengqiao.metrics").warning("case gauges not refreshed", exc_info=True)
+            eventlet.sleep(GAUGE_REFRESH_SECONDS)
 
 
 class Index(DependencyProvider):

@@ -17,7 +17,7 @@ from pymongo.errors import PyMongoError
 
 from fengqiao.store import AppendOnlyError, Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
 from fengqiao.store import mongo_query as q
-from fengqiao.store.query import encode_cursor, new_document
+from fengqiao.store.query import encode_cursor, new_document, scalar_fields
 
 
 class MongoCollection:
@@ -82,9 +82,10 @@ class MongoCollection:
 
     def find(
         self, where: Filter | None = None, *, order: Order = Order(), limit: int = 100,
-        after: str | None = None,
+        after: str | None = None, fields: tuple[str, ...] = (),
     ) -> Page:
-        cursor = self._raw.find(q.to_filter(where, order, after), session=self._session).sort(
+        projection = {q.mongo_field(f): 1 for f in scalar_fields(fields, order)} or None
+        cursor = self._raw.find(q.to_filter(where, order, after), projection, session=self._session).sort(
             q.to_sort(order)).limit(limit + 1)
         items = [q.from_document(raw) for raw in cursor]
         page = items[:limit]

@@ -23,6 +23,18 @@ def check_field(path: str) -> str:
     return path
 
 
+def scalar_fields(fields: tuple[str, ...], order: Order) -> tuple[str, ...]:
+    """The fields a projected read returns besides ``id``: those asked for and the order's
+    (a page's cursor holds it); empty when whole documents are asked for."""
+    if not fields:
+        return ()
+    shown = tuple(dict.fromkeys(f for f in (*fields, order.field) if f != "id"))
+    for name in shown:
+        if "." in check_field(name):
+            raise ValueError(f"a projected read takes top-level fields only, not {name!r}")
+    return shown
+
+
 def normalize(where: Filter | None) -> list[tuple[str, str, Any]]:
     """Flatten a filter into (field, operator, value) terms, rejecting anything unknown."""
     terms: list[tuple[str, str, Any]] = []

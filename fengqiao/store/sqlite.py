@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from fengqiao.store import AppendOnlyError, Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
-from fengqiao.store.query import check_field, decode_cursor, encode_cursor, new_document, normalize
+from fengqiao.store.query import check_field, decode_cursor, encode_cursor, new_document, normalize, scalar_fields
 
 T = TypeVar("T")
 _SQL_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
@@ -153,7 +153,7 @@ class SqliteCollection:
 
     def find(
         self, where: Filter | None = None, *, order: Order = Order(), limit: int = 100,
-        after: str | None = None,
+        after: str | None = None, fields: tuple[str, ...] = (),
     ) -> Page:
         sql, params = _where_sql(where)
         key = _expr(order.field)
@@ -166,12 +166,15 @@ class SqliteCollection:
             else:
                 sql += f" AND ({key} {beyond} ? OR ({key} = ? AND id {beyond} ?))"
                 params.extend([value, value, last_id])
+        shown = scalar_fields(fields, order)
+        # Scalars taken out by SQLite skip decoding the whole document in Python.
+        selected = ", ".join(["id", *(_expr(f) for f in shown)]) if shown else "doc"
         rows = self._store.query_all(
-            f"SELECT doc FROM {self._table} WHERE {sql} "
+            f"SELECT {selected} FROM {self._table} WHERE {sql} "
             f"ORDER BY {key} {direction}, id {direction} LIMIT ?",
             (*params, limit + 1),
         )
-        items = [json.loads(r[0]) for r in rows[:limit]]
+        items = [dict(zip(("id", *shown), r, strict=True)) if shown else json.loads(r[0]) for r in rows[:limit]]
         cursor = encode_cursor(order, items[-1]) if len(rows) > limit else None
         return Page(items, cursor)
 

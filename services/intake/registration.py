@@ -70,9 +70,27 @@ class Intake:
     signatures: SignatureCache = field(default_factory=SignatureCache)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A submitted report made ready to register: its document and its match signature, both
+    computed from the report alone, so outside the unit of work and for a chunk at once."""
+    doc: dict
+    signature: matching.Signature
+
+
+def prepare(reports: list[Event], placements: list[Placement], now: datetime) -> list[Prepared]:
+    docs = [_report_doc(report, placement, now) for report, placement in zip(reports, placements, strict=True)]
+    kinds = matching.matter_kinds([doc["text"] for doc in docs]) if docs else []  # one model call
+    return [Prepared(doc, _signature(doc, kind)) for doc, kind in zip(docs, kinds, strict=True)]
+
+
 def register(intake: Intake, report: Event, placement: Placement, now: datetime) -> Recorded:
     """Register one submitted report: open a case or merge it into the case it duplicates."""
-    doc = _report_doc(report, placement, now)
+    return register_prepared(intake, prepare([report], [placement], now)[0], now)
+
+
+def register_prepared(intake: Intake, report: Prepared, now: datetime) -> Recorded:
+    doc, signature = report.doc, report.signature
     try:
         intake.reports.insert(doc)
     except DuplicateKeyError:
@@ -80,7 +98,7 @@ def register(intake: Intake, report: Event, placement: Placement, now: datetime)
         if existing.get("outcome"):
             return Recorded(outcome_event(intake, existing), created=False)
         doc = existing  # a crash after the insert: finish the job
-    signature = _signature(doc)
+        signature = _signature(doc)
     candidate = _best_match(intake, doc, signature)
     if candidate is None:
         _post(intake, doc, doc["id"], signature, now)
@@ -112,9 +130,9 @@ def _report_doc(report: Event, placement: Placement, now: datetime) -> dict:
     }
 
 
-def _signature(report: dict) -> matching.Signature:
+def _signature(report: dict, kind: tuple[float, ...] | None = None) -> matching.Signature:
     return matching.signature(report["text"], report["address"], report["phones"], report["region_code"],
-                              report["amounts"], report["reported_at"])
+                              report["amounts"], report["reported_at"], kind=kind)
 
 
 def _candidates(intake: Intake, report: dict, signature: matching.Signature) -> list[dict]:
@@ -132,9 +150,10 @@ def _candidates(intake: Intake, report: dict, signature: matching.Signature) -> 
 
 def _nearest_postings(intake: Intake, key: str, earliest: str, at: str, latest: str) -> list[dict]:
     """A key's postings within the window, the nearest in time to the moment on either side."""
-    earlier = intake.postings.find({"key": key, "reported_at": {"$gte": earliest, "$lte": at}},
+    wanted = ("case_id", "report_id")
+    earlier = intake.postings.find({"key": key, "reported_at": {"$gte": earliest, "$lte": at}}, fields=wanted,
                                    order=Order("reported_at", descending=True), limit=POSTINGS_PER_KEY).items
-    later = intake.postings.find({"key": key, "reported_at": {"$gt": at, "$lte": latest}},
+    later = intake.postings.find({"key": key, "reported_at": {"$gt": at, "$lte": latest}}, fields=wanted,
                                  order=Order("reported_at"), limit=POSTINGS_PER_KEY).items
     return earlier + later
 

@@ -12,6 +12,10 @@ from fengqiao.metrics import CASES_MERGED, CASES_RECEIVED, INTAKE_SECONDS
 from services.intake import registration
 from services.intake.places import RegionResolver
 
+# Reports registered per unit of work: a 1,000-report batch holds the store's write lock a
+# chunk at a time, and a failing report makes only its chunk's delivery fail and come again.
+REGISTRATION_CHUNK = 50
+
 
 class Places(DependencyProvider):
     """The address parser over the directory, built once per container."""
@@ -69,14 +73,19 @@ class IntakeService:
     def _register(self, reports) -> None:
         placements = self.places.place_many([(r.data.region_code, r.data.address) for r in reports])
         now, intake = self.clock.now(), self._intake()
-        for report, placement in zip(reports, placements, strict=True):
-            # One unit of work per report: its case and its event are stored together (outbox).
-            # Committing and publishing after each report (it waits for the broker's confirm) also
-            # lets the other workers of this process run: a whole batch without a pause starved
-            # them long enough that RabbitMQ closed their half-opened connections (handshake_timeout).
-            result = self.emit.commit(lambda r=report, p=placement: registration.register(intake, r, p, now),
-                                      events_of=lambda recorded: [recorded.event])
-            if not result.created:
-                continue
-            (CASES_MERGED if result.event.type == "case_merged" else CASES_RECEIVED).labels(report.data.channel).inc()
-            INTAKE_SECONDS.observe(max(0.0, (now - parse_iso(report.data.submitted_at)).total_seconds()))
+        prepared = registration.prepare(reports, placements, now)
+        for start in range(0, len(prepared), REGISTRATION_CHUNK):
+            # One unit of work per chunk: its cases and their events are stored together (outbox)
+            # and published in one pipeline. Chunks keep the store's write lock short and, waiting
+            # for the broker's confirms between them, let this process's other workers run.
+            chunk = prepared[start:start + REGISTRATION_CHUNK]
+            results = self.emit.commit(lambda c=chunk: [registration.register_prepared(intake, r, now) for r in c],
+                                       events_of=lambda recorded: [r.event for r in recorded])
+            for report, result in zip(reports[start:start + REGISTRATION_CHUNK], results, strict=True):
+                if result.created:
+                    self._count(report, result.event, now)
+
+    @staticmethod
+    def _count(report, event, now) -> None:
+        (CASES_MERGED if event.type == "case_merged" else CASES_RECEIVED).labels(report.data.channel).inc()
+        INTAKE_SECONDS.observe(max(0.0, (now - parse_iso(report.data.submitted_at)).total_seconds()))

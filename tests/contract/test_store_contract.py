@@ -238,3 +238,17 @@ def test_sqlite_itself_refuses_changes_to_an_append_only_collection(tmp_path):
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         raw.execute('DELETE FROM "c_audit_contract"')
     raw.close()
+
+
+def test_a_projected_read_returns_only_the_fields_asked_for_and_pages_alike(store):
+    c = store.collection("cases")
+    seed(c)
+    order = Order("received_at", descending=True)
+    whole = c.find({"risk": {"$gte": 2}}, order=order, limit=2)
+    shown = c.find({"risk": {"$gte": 2}}, order=order, limit=2, fields=("channel", "risk"))
+    assert shown.items == [{"id": d["id"], "channel": d["channel"], "risk": d["risk"], "received_at": d["received_at"]}
+                           for d in whole.items]
+    rest = c.find({"risk": {"$gte": 2}}, order=order, limit=2, after=shown.next_cursor, fields=("channel",))
+    assert ids(rest) == ids(c.find({"risk": {"$gte": 2}}, order=order, limit=2, after=whole.next_cursor)) == ["c2"]
+    with pytest.raises(ValueError, match="top-level"):
+        c.find(fields=("assignment.level",))

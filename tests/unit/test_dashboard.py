@@ -6,10 +6,9 @@ import re
 from pathlib import Path
 
 import yaml
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY
 
 import fengqiao.metrics  # noqa: F401 (registers the services' metrics)
-from fengqiao.metrics import CaseGauges
 from gateway.app import GatewayMetrics
 
 BASE = Path(__file__).parents[2] / "deploy" / "k8s" / "base"
@@ -17,10 +16,8 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 
 
 def exported() -> set[str]:
-    gauges = CollectorRegistry()
-    gauges.register(CaseGauges(lambda: {}))
     names = set()
-    for registry in (REGISTRY, GatewayMetrics().registry, gauges):
+    for registry in (REGISTRY, GatewayMetrics().registry):
         for metric in registry.collect():
             names |= {metric.name + suffix for suffix in SUFFIXES.get(metric.type, ("",))}
     return names
