@@ -136,12 +136,17 @@ def _signature(report: dict, kind: tuple[float, ...] | None = None) -> matching.
 
 
 def _candidates(intake: Intake, report: dict, signature: matching.Signature) -> list[dict]:
-    """The cases with a report within the time window that share most index keys with this one."""
+    """The cases with a report within the time window that share the rarest index keys with this one."""
     moment = parse_iso(report["reported_at"])
     bounds = (isoformat(moment - intake.policy.window), isoformat(moment), isoformat(moment + intake.policy.window))
-    shared = Counter()
+    shared: Counter[str] = Counter()
     for key in matching.index_keys(signature, intake.policy):
-        shared.update({p["case_id"] for p in _nearest_postings(intake, key, *bounds) if p["report_id"] != report["id"]})
+        postings = [p for p in _nearest_postings(intake, key, *bounds) if p["report_id"] != report["id"]]
+        # Weighted by rarity: a phone tail or an estate that two reports share says more than any
+        # number of a template's bigrams, which sixty look-alike notes share as well; counted
+        # alike, those filled the cases compared and pushed the true duplicate out.
+        for case_id in {p["case_id"] for p in postings}:
+            shared[case_id] += 1 / len(postings)
     ids = [case_id for case_id, _ in shared.most_common(CANDIDATE_LIMIT)
            if case_id not in report.get("kept_apart", ())]
     found = intake.cases.find({"id": {"$in": ids}}, limit=len(ids)).items if ids else []

@@ -7,6 +7,7 @@ from fengqiao.settings import DEFAULT_DIRECTORY
 from services.intake import registration
 from services.intake.places import RegionResolver
 from tests.factories import report_submitted
+from tests.ledger_factory import estate
 
 RESOLVER = RegionResolver(Directory.load(DEFAULT_DIRECTORY))
 
@@ -165,3 +166,27 @@ def test_a_template_shared_by_many_later_reports_does_not_hide_the_duplicate(int
                              address="新城区金银华小区3号楼201室", region_code=None)
     result = register(intake, again, clock.now())
     assert (result.event.type, result.event.case_id) == ("case_merged", first.case_id)
+
+
+def test_a_repeat_finds_its_original_by_a_rare_key_among_more_look_alikes_than_are_compared(intake, clock):
+    # A grid worker's templated note shares as many keys with sixty other notes of the same
+    # template (leaks at other estates) as with the hotline call it repeats; only the call shares
+    # the phone tail and the estate. The rare keys must rank it among the cases compared.
+    now = clock.now()
+
+    def place(i):
+        return f"{estate(i)}小区{i % 40 + 1}号楼{(i % 9 + 1) * 100 + i % 7 + 1}室"
+
+    call = f"来电人反映{place(0)}楼上住户卫生间漏水，天花板发霉，协商无果。"
+    original = report_submitted(now, source_id="H0", text=call, address=place(0), phone="13900000000",
+                                reported_at=now - timedelta(days=3))
+    register(intake, original, now)
+    for i in range(1, registration.CANDIDATE_LIMIT + 11):
+        note = f"{place(i)}住户再次反映，漏水问题仍未解决，希望尽快处理。"
+        look_alike = report_submitted(now, source_id=f"D{i}", text=note, address=place(i), phone=f"139{i:08d}",
+                                      reported_at=now - timedelta(days=2, minutes=i))
+        assert register(intake, look_alike, now).event.type == "case_received"
+    repeat = report_submitted(now, source_id="D0", text=f"{place(0)}住户再次反映，漏水问题仍未解决，希望尽快处理。",
+                              address=place(0), phone="13900000000", reported_at=now - timedelta(days=2))
+    result = register(intake, repeat, now)
+    assert (result.event.type, result.event.case_id) == ("case_merged", original.case_id)
