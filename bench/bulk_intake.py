@@ -1,6 +1,7 @@
 """The bulk path: 12345 work orders posted in batches of 1,000 through the gateway, until every
 case is registered, assigned and searchable; against a baseline measured in the same run, plain
-confirmed publishing of the same number of report-sized messages, one at a time.
+confirmed publishing of the same number of report-sized messages, one at a time; then again with
+two processes each of the busy services competing on their queues (FQ_SERVICE_PROCESSES).
 
 The platform runs as `fengqiao up` runs it (gateway and services processes) on a vhost and data
 directory of its own; "done" is read from the services' own counters on /metrics and from a search.
@@ -10,6 +11,7 @@ directory of its own; "done" is read from the services' own counters on /metrics
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -27,6 +29,8 @@ from tests.ledger_factory import estate
 MANAGEMENT = "http://127.0.0.1:15672"
 GUEST = ("guest", "guest")
 BATCH = 1000
+CORES = os.cpu_count() or 1
+TWO_EACH = {"intake": 2, "routing": 2, "search": 2}  # the services the bulk path keeps busy
 COUNTIES = ["150102", "150103", "150104", "150105", "150122", "150502", "150802", "510183"]
 MATTERS = ["卫生间漏水，天花板发霉", "装修噪音扰民，早上七点开始施工", "电梯停运半个月物业不修",
            "暖气不热室温只有十三度", "公共楼道堆放杂物有消防隐患", "小区门口占道经营影响通行", "物业费上涨未公示",
@@ -80,10 +84,11 @@ def counter(metrics: str, name: str) -> float:
                for sample in family.samples if sample.name == name)
 
 
-def bulk(n: int) -> float:
+def bulk(n: int, processes: dict[str, int]) -> float:
     name = vhost()
     platform = start_platform(Path(tempfile.mkdtemp(prefix="fq-bench-bulk-")),
-                              f"amqp://guest:guest@127.0.0.1:5672/{name}", FQ_LOG_LEVEL="WARNING")
+                              f"amqp://guest:guest@127.0.0.1:5672/{name}", FQ_LOG_LEVEL="WARNING",
+                              FQ_SERVICE_PROCESSES=json.dumps(processes))
     try:
         items = orders(n)
         with platform.client() as client:
@@ -97,6 +102,8 @@ def bulk(n: int) -> float:
         elapsed = time.perf_counter() - started
         print(f"  posted in {posted:.1f} s; {done['received']:.0f} cases and {done['merged']:.0f} merges, "
               f"{done['assigned']:.0f} assignments, {done['searchable']} searchable after {elapsed:.1f} s")
+        # N distinct incidents: any other count is a lost, duplicated or wrongly merged report.
+        assert (done["received"], done["merged"], done["searchable"]) == (n, 0, n), done
         return n / elapsed
     finally:
         stop_platform(platform)
@@ -121,9 +128,12 @@ def wait_done(platform, client: httpx.Client, n: int, limit: float = 3600) -> di
 def main(n: int = 5000) -> None:
     base = baseline(n)
     print(f"{'baseline: confirmed publish, one at a time':46s} {n:7d} messages: {base:8.0f}/s")
-    rate = bulk(n)
+    rate = bulk(n, {})
     print(f"{'bulk: batches of 1,000 until assigned + searchable':46s} {n:7d} reports:  {rate:8.0f}/s")
-    print(f"ratio bulk / baseline: {rate / base:.2f}x")
+    print(f"ratio bulk / baseline: {rate / base:.2f}x; per core ({CORES} cores): {rate / CORES:.0f}/s")
+    scaled = bulk(n, TWO_EACH)
+    print(f"{'bulk, two processes of ' + '/'.join(TWO_EACH):46s} {n:7d} reports:  {scaled:8.0f}/s")
+    print(f"ratio two processes / one: {scaled / rate:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Intake: turns submitted reports into cases, one per incident. Entrypoints only."""
 from __future__ import annotations
 
+import eventlet
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
@@ -76,10 +77,9 @@ class IntakeService:
         prepared = registration.prepare(reports, placements, now)
         for start in range(0, len(prepared), REGISTRATION_CHUNK):
             # One unit of work per chunk: its cases and their events are stored together (outbox)
-            # and published in one pipeline. Chunks keep the store's write lock short and, waiting
-            # for the broker's confirms between them, let this process's other workers run.
+            # and published in one pipeline; chunks keep the store's write lock short.
             chunk = prepared[start:start + REGISTRATION_CHUNK]
-            results = self.emit.commit(lambda c=chunk: [registration.register_prepared(intake, r, now) for r in c],
+            results = self.emit.commit(lambda c=chunk: _register_chunk(intake, c, now),
                                        events_of=lambda recorded: [r.event for r in recorded])
             for report, result in zip(reports[start:start + REGISTRATION_CHUNK], results, strict=True):
                 if result.created:
@@ -89,3 +89,15 @@ class IntakeService:
     def _count(report, event, now) -> None:
         (CASES_MERGED if event.type == "case_merged" else CASES_RECEIVED).labels(report.data.channel).inc()
         INTAKE_SECONDS.observe(max(0.0, (now - parse_iso(report.data.submitted_at)).total_seconds()))
+
+
+def _register_chunk(intake: registration.Intake, chunk: list[registration.Prepared], now) -> list:
+    recorded = []
+    for report in chunk:
+        recorded.append(registration.register_prepared(intake, report, now))
+        # A pause after each report, inside the unit of work: the process's connections keep
+        # answering the broker (heartbeats, handshakes) while concurrent batches take turns on
+        # the store; a chunk without pauses starved a publisher's new connection past RabbitMQ's
+        # handshake_timeout. Other workers wanting the store wait on its lock meanwhile.
+        eventlet.sleep(0)
+    return recorded
