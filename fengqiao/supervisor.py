@@ -5,7 +5,7 @@ default), as Kubernetes runs them, so that the services use every core; the gate
 uvicorn (eventlet and asyncio do not share a process). The services' metrics are gathered in
 Prometheus's multiprocess mode and served by this process on ``FQ_METRICS_PORT``. A child that dies is
 restarted with backoff; one that keeps dying stops the platform. Ctrl-C or SIGTERM stops
-both children gracefully (SIGTERM, then SIGKILL after a grace period).
+every child gracefully (SIGTERM, then SIGKILL after a grace period).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ log = logging.getLogger("fengqiao.up")
 
 GRACE_SECONDS = 15
 MULTIPROCESS_DIR_KEY = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own name for it
+METRICS_DIR = "metrics"  # under FQ_DATA_DIR: the service processes' metric files
 MAX_RESTARTS = 5
 RESTART_WINDOW_SECONDS = 60
 
@@ -42,7 +43,6 @@ class Child:
     argv: list[str]
     process: subprocess.Popen | None = None
     restarts: list[float] = field(default_factory=list)
-
     env: dict = field(default_factory=dict)  # what this child adds to the platform's environment
 
     def start(self, env: dict) -> None:
@@ -96,9 +96,6 @@ def children(settings: Settings, metrics_dir: Path, demo_rate: float | None = No
             "--log-level", settings.log_level.lower(), "--no-access-log",
         ]),
     ]
-
-
-METRICS_DIR = "metrics"
 
 
 def fresh_metrics_dir(settings: Settings) -> Path:
