@@ -158,12 +158,21 @@ def reindex() -> None:
 
 
 @main.command()
-def recount() -> None:
+@click.option("--check", is_flag=True, help="only compare: print each counter that differs from a fresh count "
+              "as a JSON line and exit 1 if any does; writes nothing")
+def recount(check: bool) -> None:
     """Count the screen's figures afresh from the case views (a repair; stop the search service first)."""
+    from services.search.readmodel import drift
     from services.search.readmodel import recount as count_again
 
     store, views, screen = _read_side(_settings())
     try:
+        if check:
+            found = drift(views, screen)
+            for doc_id, keys in found.items():
+                click.echo(json.dumps({"counter": doc_id, "held_counted": keys}, ensure_ascii=False))
+            click.echo(f"{len(found)} counter documents differ from a fresh count", err=True)
+            sys.exit(1 if found else 0)
         regions = count_again(views, screen)
     finally:
         store.close()
