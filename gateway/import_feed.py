@@ -22,16 +22,34 @@ STORE_TIMEOUT_SECONDS = 30
 RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 0.5, 10.0
 
 
-def imported_row(envelope: dict) -> tuple[str, str, str] | None:
+class UnreadableOutcome(ValueError):
+    """A message on the feed that no intake ever wrote: dead-lettered, never retried."""
+
+
+def imported_row(envelope) -> tuple[str, str, str] | None:
     """(job id, report id, outcome) of an event about an imported row; None for any other."""
+    try:
+        return _imported_row(envelope)
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise UnreadableOutcome(f"not an event of intake's: {exc!r}") from exc
+
+
+def _imported_row(envelope: dict) -> tuple[str, str, str] | None:
     data = envelope.get("data") or {}
     if envelope.get("type") == "case_received":
         job_id = (data.get("facts") or {}).get("import_job")
-        return (job_id, envelope["case_id"], "created") if job_id else None
+        return (_text(job_id), _text(envelope["case_id"]), "created") if job_id else None
     if envelope.get("type") == "case_merged":
         report = data.get("report") or {}
-        return (report["import_job"], report["report_id"], "merged") if report.get("import_job") else None
+        return (_text(report["import_job"]), _text(report["report_id"]), "merged") if report.get("import_job") \
+            else None
     return None
+
+
+def _text(value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} is not text")
+    return value
 
 
 class ImportProgressFeed(BackgroundConsumer):
@@ -45,7 +63,12 @@ class ImportProgressFeed(BackgroundConsumer):
         return [consumer(queues=[queue], callbacks=[self._on_message], accept=["json"], prefetch_count=200)]
 
     def _on_message(self, body, message):
-        row = imported_row(body) if isinstance(body, dict) else None
+        try:
+            row = imported_row(body)
+        except UnreadableOutcome as exc:
+            log.error("dead-lettering a message on the import feed: %s", exc)
+            message.reject(requeue=False)
+            return
         if row is None:
             message.ack()
             return

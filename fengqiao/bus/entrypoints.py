@@ -3,11 +3,15 @@
 ``@handle_event(source, type)`` is nameko's SERVICE_POOL handler with the platform's rules:
 its queue is the quorum queue ``fengqiao bus setup`` declared; a handler that raises has its
 message requeued until the queue's delivery limit dead-letters it; a message that can never be
-handled (``InvalidEvent``) is dead-lettered at once instead of being retried.
+handled (``InvalidEvent``, or a body that cannot even be decoded) is dead-lettered at once
+instead of being retried.
 """
 from __future__ import annotations
 
+import logging
+
 from nameko.events import SERVICE_POOL, EventHandler
+from nameko.messaging import QueueConsumer
 from nameko.timer import Timer
 
 from fengqiao.bus import topology
@@ -16,13 +20,28 @@ from fengqiao.events import InvalidEvent
 from fengqiao.metrics import DEAD_LETTERED, EVENTS_HANDLED, HANDLER_FAILURES
 from fengqiao.settings import service_setting
 
+log = logging.getLogger("fengqiao.bus")
 DELIVERY_LIMIT_KEY = "FQ_DELIVERY_LIMIT"
 SCAN_SECONDS_KEY = "FQ_DEADLINE_SCAN_SECONDS"
+
+
+class DeadLetteringQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, except that a body it cannot decode (not JSON, a foreign content
+    type) goes to the dead-letter queue for someone to look at; kombu would acknowledge it, and
+    the message would be gone without a trace but a log line."""
+
+    def on_decode_error(self, message, exc):
+        log.error("dead-lettering a message that cannot be decoded (%s, %s): %r",
+                  message.content_type, message.delivery_info.get("routing_key"), exc)
+        DEAD_LETTERED.labels(self.container.service_name).inc()
+        message.reject(requeue=False)
 
 
 class ReliableEventHandler(EventHandler):
     """Handles one event type, or several of one source through one queue (a read model that
     folds in many kinds of facts needs one queue per source, not one per kind)."""
+
+    queue_consumer = DeadLetteringQueueConsumer()
 
     def __init__(self, source_service: str, event_types: str | tuple[str, ...], **kwargs):
         self.event_types = (event_types,) if isinstance(event_types, str) else tuple(event_types)

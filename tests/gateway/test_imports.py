@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from nameko.standalone.events import event_dispatcher
 
 from fengqiao.directory import Directory
@@ -15,7 +16,7 @@ from fengqiao.settings import DEFAULT_DIRECTORY, Settings
 from fengqiao.store.aio import open_async_store
 from gateway import imports, submissions
 from gateway.bridge import EventPublisher
-from gateway.import_feed import imported_row
+from gateway.import_feed import UnreadableOutcome, imported_row
 from services.intake import registration
 from services.intake.places import RegionResolver
 from tests.gateway.conftest import DEAD_BROKER, gateway_client
@@ -135,6 +136,19 @@ def test_only_events_about_imported_rows_are_counted():
     assert imported_row({"type": "case_received", "case_id": "r3", "data": {"facts": {}}}) is None
     assert imported_row({"type": "case_merged", "case_id": "c1", "data": {"report": {"report_id": "r4"}}}) is None
     assert imported_row({"type": "case_triaged", "case_id": "r1", "data": {}}) is None
+
+
+@pytest.mark.parametrize("poison", [
+    {"type": "case_received", "event_id": 7, "data": "nothing"},  # what the fault suite puts in every queue
+    {"type": "case_received", "data": {"facts": {"import_job": "job-1"}}},  # no case id
+    {"type": "case_merged", "data": {"report": {"import_job": ["job-1"], "report_id": "r1"}}},
+    ["not", "an", "envelope"],
+])
+def test_a_message_no_intake_wrote_is_unreadable_not_a_crash_of_the_feed(poison):
+    # Before, the first of these raised AttributeError in the consumer's thread and the feed
+    # stopped for good: no import was ever done again.
+    with pytest.raises(UnreadableOutcome):
+        imported_row(poison)
 
 
 def test_rows_are_chunked_by_count_and_by_size():
