@@ -7,6 +7,8 @@ The platform runs as `fengqiao up` runs it (gateway and services processes) on a
 directory of its own; "done" is read from the services' own counters on /metrics and from a search.
 
     .venv/bin/python -m bench.bulk_intake [N]
+
+It also prints the peak RSS of every process of the platform during each run (bench.memory).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import httpx
 from kombu import Connection, Exchange, Queue
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.memory import PeakMemory
 from tests.e2e.conftest import start_platform, stop_platform
 from tests.ledger_factory import estate
 
@@ -91,7 +94,7 @@ def bulk(n: int, processes: dict[str, int]) -> float:
                               FQ_SERVICE_PROCESSES=json.dumps(processes))
     try:
         items = orders(n)
-        with platform.client() as client:
+        with platform.client() as client, PeakMemory(platform.process.pid) as memory:
             started = time.perf_counter()
             for i in range(0, n, BATCH):
                 answer = client.post("/api/v1/intake/hotline_12345/batch", json={"items": items[i:i + BATCH]},
@@ -102,6 +105,7 @@ def bulk(n: int, processes: dict[str, int]) -> float:
         elapsed = time.perf_counter() - started
         print(f"  posted in {posted:.1f} s; {done['received']:.0f} cases and {done['merged']:.0f} merges, "
               f"{done['assigned']:.0f} assignments, {done['searchable']} searchable after {elapsed:.1f} s")
+        print(f"  {memory.report()}")
         # N distinct incidents: any other count is a lost, duplicated or wrongly merged report.
         assert (done["received"], done["merged"], done["searchable"]) == (n, 0, n), done
         return n / elapsed
