@@ -28,7 +28,8 @@ class DeadLetter:
 
 def _describe(message) -> DeadLetter:
     deaths = (message.headers or {}).get("x-death") or [{}]
-    raw = message.body.decode() if isinstance(message.body, bytes) else str(message.body)
+    # A poison message may not even be text: shown with its undecodable bytes replaced.
+    raw = message.body.decode(errors="replace") if isinstance(message.body, bytes) else str(message.body)
     try:
         envelope = json.loads(raw)
     except ValueError:

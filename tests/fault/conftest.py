@@ -13,7 +13,7 @@ from tests.fault.node import FaultNode, installed
 
 @pytest.fixture(scope="session")
 def fault_node():
-    """``fqfault@localhost`` on free ports, its data in a temporary directory; stopped (killed if it
+    """``fqfault-<random>@localhost`` on free ports, its data in a temporary directory; stopped (killed if it
     will not stop) and removed at the end, whatever the tests did. The machine's broker is never
     touched."""
     if installed() is None:

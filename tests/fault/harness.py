@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,9 +55,9 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def wait_for(check, timeout: float, what: str, every: float = 0.25):
-    """Poll ``check`` until it returns a truthy value; fails saying what it waited for, and what the
-    last look showed, when the deadline passes."""
+def wait_for(check, timeout: float, what, every: float = 0.25):
+    """Poll ``check`` until it returns a truthy value; fails saying what it waited for (``what``, or
+    what it returns then), and what the last look showed, when the deadline passes."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -67,7 +68,7 @@ def wait_for(check, timeout: float, what: str, every: float = 0.25):
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s (last: {last})")
+    raise AssertionError(f"{what() if callable(what) else what}: not within {timeout:.0f} s (last: {last})")
 
 
 @dataclass
@@ -106,6 +107,7 @@ class Run:
     ledger: Ledger
     job_id: str = ""
     extra: list[dict] = field(default_factory=list)  # accepted one-by-one reports beyond the ledger
+    seen: str = "nothing yet"  # what the last look at the job and the read model showed
 
     @property
     def amqp_uri(self) -> str:
@@ -138,10 +140,11 @@ class Run:
         return wait_for(lambda: (n := self.registered()) >= target and n, timeout,
                         f"intake registered {target} reports of the ledger", every=0.1)
 
-    def services_pid(self) -> int | None:
+    def service_pids(self) -> set[int]:
+        """The supervisor's service processes (one or more per service)."""
         found = subprocess.run(["pgrep", "-P", str(self.platform.process.pid), "-f", "fengqiao.cli run"],
                                capture_output=True, text=True).stdout.split()
-        return int(found[0]) if found else None
+        return {int(pid) for pid in found}
 
     def dead_letters(self) -> int:
         with Connection(self.amqp_uri, connect_timeout=10) as connection:
@@ -154,6 +157,7 @@ class Run:
     def settled(self) -> dict | None:
         """The job done with its exact counts and the read model caught up, or None yet."""
         job = self.job()
+        self.seen = f"job {job}"
         if job.get("state") != "done":
             return None
         with self.client() as client:
@@ -163,6 +167,7 @@ class Run:
             return None
         cases = self.ledger.created + len(self.extra)
         figures = stats.json()
+        self.seen += f"; {page.json()['total']} cases listed, open by status {figures['open_by']['status']}"
         if page.json()["total"] != cases or figures["open_by"]["status"] != {"assigned": cases}:
             return None
         return {"job": job, "stats": figures}
@@ -171,8 +176,9 @@ class Run:
               dead_letters: int = 0) -> Row:
         """Wait until everything settles, then count: the table's row. Asserts 0 lost, 0 duplicated,
         the job's counts and the stats equal the expected ones."""
-        settled = wait_for(self.settled, SETTLE_SECONDS, f"{fault}: the ledger settled (job done, "
-                           f"{self.ledger.created + len(self.extra)} cases, all assigned)", every=0.5)
+        settled = wait_for(self.settled, SETTLE_SECONDS, lambda: f"{fault}: the ledger settled (job done, "
+                           f"{self.ledger.created + len(self.extra)} cases, all assigned; last seen: {self.seen})",
+                           every=0.5)
         recovered = time.monotonic() - since
         job, stats = settled["job"], settled["stats"]
         items = self.all_cases()
@@ -196,7 +202,14 @@ class Run:
                 assert stats[key] == reference[key], (key, stats[key], reference[key])
             assert stats["open_by"]["status"] == reference["open_by"]["status"]
         assert row.dead_letters == dead_letters, f"the dead-letter queue holds {row.dead_letters} messages"
+        self.check_counters()
         return row
+
+    def check_counters(self) -> None:
+        """The screen's counters, kept per event through the fault, equal a fresh count of the views."""
+        done = subprocess.run([sys.executable, "-m", "fengqiao.cli", "recount", "--check"], env=self.platform.env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, f"the counters differ from a recount:\n{done.stdout[:2000]}{done.stderr[-800:]}"
 
     def all_cases(self) -> list[dict]:
         items, cursor = [], None

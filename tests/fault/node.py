@@ -1,4 +1,4 @@
-"""A RabbitMQ node of the fault suite's own (``fqfault@localhost``), on free ports with its data in a
+"""A RabbitMQ node of the fault suite's own (``fqfault-<random>@localhost``), on free ports with its data in a
 temporary directory, so the suite may stop and start it without touching the machine's broker.
 
 It runs through the OS's wrappers in /usr/sbin: as root they switch to the ``rabbitmq`` user, whose
@@ -20,7 +20,6 @@ from pathlib import Path
 from kombu import Connection
 
 SBIN = "/usr/sbin"
-NODENAME = "fqfault@localhost"
 BOOT_SECONDS = 120
 STOP_SECONDS = 60
 
@@ -46,6 +45,8 @@ def _raise_file_limit() -> None:
 class FaultNode:
     def __init__(self, base: Path):
         self.base = base
+        # Its own name each session: a node left by a killed run never blocks the next one.
+        self.nodename = f"fqfault-{uuid.uuid4().hex[:8]}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
         self.process: subprocess.Popen | None = None
@@ -76,7 +77,7 @@ class FaultNode:
                     os.chmod(parent, mode | 0o001)
         self.env = {
             **os.environ,
-            "RABBITMQ_NODENAME": NODENAME,
+            "RABBITMQ_NODENAME": self.nodename,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.port),
             "RABBITMQ_DIST_PORT": str(self.dist_port),
@@ -114,15 +115,15 @@ class FaultNode:
         deadline = started + BOOT_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{NODENAME} exited while booting (code {self.process.returncode}):\n"
+                raise RuntimeError(f"{self.nodename} exited while booting (code {self.process.returncode}):\n"
                                    + self.log.read_text(errors="replace")[-3000:])
             if self.answers():
                 return time.monotonic() - started
             time.sleep(0.5)
-        raise RuntimeError(f"{NODENAME} did not take connections on port {self.port} within {BOOT_SECONDS} s")
+        raise RuntimeError(f"{self.nodename} did not take connections on port {self.port} within {BOOT_SECONDS} s")
 
     def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([f"{SBIN}/rabbitmqctl", "-n", NODENAME, *args], env=self.env, capture_output=True,
+        return subprocess.run([f"{SBIN}/rabbitmqctl", "-n", self.nodename, *args], env=self.env, capture_output=True,
                               text=True, timeout=timeout)
 
     def stop(self) -> None:

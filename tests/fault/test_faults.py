@@ -1,8 +1,9 @@
-"""The same ledger of 2,100 reports through the whole platform (``fengqiao up``: the services process
+"""The same ledger of 2,100 reports through the whole platform (``fengqiao up``: the service processes
 and the gateway, on a RabbitMQ node of the suite's own) while one fault happens, then counted over
 the HTTP API: no report lost, no case duplicated, the job, case list and stats exact."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -13,13 +14,10 @@ import httpx
 import pytest
 from kombu import Connection, Consumer, Producer, Queue
 
+from fengqiao.registry import SERVICES
 from tests.fault.harness import Run, extra_report, fault_run, wait_for
 
-pytestmark = [pytest.mark.timeout(900), pytest.mark.skip(
-    reason="unfinished (issue 15): only the no-fault run and the SIGKILL run have been tried; the SIGKILL run "
-           "lost and duplicated nothing but its figures by channel/category/level differ from the no-fault run "
-           "(a case keeps the channel of whichever report arrived first); the other faults never ran. "
-           "Not in ./dev test until they pass twice in a row")]
+pytestmark = [pytest.mark.timeout(900)]
 
 OUTAGE_SECONDS = float(os.environ.get("FQ_TEST_OUTAGE_SECONDS", "30"))
 LOCK_SECONDS = float(os.environ.get("FQ_TEST_LOCK_SECONDS", "30"))
@@ -36,21 +34,33 @@ def reference(fault_node, tmp_path_factory):
         return run.settled()["stats"]
 
 
-def test_services_process_killed_mid_import(fault_node, tmp_path, reference):
-    """SIGKILL to the services process while intake works through the ledger; the supervisor
-    restarts it. Unacknowledged messages come back, the outbox relay sends what was committed
+def test_service_processes_killed_mid_import(fault_node, tmp_path, reference):
+    """SIGKILL to every service process while intake works through the ledger; the supervisor
+    restarts them. Unacknowledged messages come back, the outbox relay sends what was committed
     but never published."""
     with fault_run(fault_node, tmp_path) as run:
         run.start_import()
         run.wait_registered(0.3)
-        victim = run.services_pid()
-        assert victim, "no services process under fengqiao up"
-        os.kill(victim, signal.SIGKILL)
+        victims = run.service_pids()
+        assert len(victims) >= 6, f"service processes under fengqiao up: {victims}"
+        for victim in victims:
+            os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
-        wait_for(lambda: (pid := run.services_pid()) and pid != victim, 60, "the services process restarted")
+        wait_for(lambda: len(run.service_pids() - victims) == len(victims), 60, "every service process restarted")
         registered = run.registered()
-        run.check("services SIGKILL mid-import", killed_at, reference,
+        run.check("every service SIGKILLed mid-import", killed_at, reference,
                   note=f"killed after {registered} reports registered")
+
+
+def test_two_processes_of_every_service(fault_node, tmp_path, reference):
+    """No fault, but every service in two processes competing on its queues, as Kubernetes scales
+    them: the same exact counts."""
+    two_each = json.dumps({name: 2 for name in SERVICES})
+    with fault_run(fault_node, tmp_path, FQ_SERVICE_PROCESSES=two_each) as run:
+        assert len(run.service_pids()) == 2 * len(SERVICES), run.service_pids()
+        started = time.monotonic()
+        run.start_import()
+        run.check("two processes of every service", started, reference)
 
 
 class Duplicator:
@@ -243,6 +253,9 @@ print("released", flush=True)
 """
 
 
+@pytest.mark.skip(reason="flaky, a defect not yet found (issue 15): passed in one run; in the next the ledger "
+                  "had not settled 300 s after the lock was released, with nothing logged after the outbox "
+                  "relay's 'database is locked'. Kept out of CI until it passes five runs in a row")
 def test_store_files_locked_for_a_while(fault_node, tmp_path, reference):
     """Every service's SQLite file held by another process (BEGIN EXCLUSIVE) mid-import for
     FQ_TEST_LOCK_SECONDS, then released: the services wait or retry, nothing is dead-lettered."""
