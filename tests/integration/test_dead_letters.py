@@ -46,6 +46,30 @@ def test_a_message_that_can_never_be_handled_is_dead_lettered_at_once(container_
     assert len(list_dead_letters(config["AMQP_URI"])) == 1
 
 
+def test_a_body_that_cannot_be_decoded_is_dead_lettered_not_dropped(container_factory, config):
+    # kombu's default acknowledges such a message: it would be gone with only a log line.
+    from kombu import Connection
+
+    intake = container_factory(IntakeService, config)
+    intake.start()
+    queue = queue_name("gateway", "report_submitted", "intake", "register_report")
+    with Connection(config["AMQP_URI"]) as connection:
+        producer = connection.Producer()
+        producer.publish(b"\xff{not json", exchange="", routing_key=queue, content_type="application/json",
+                         content_encoding="binary", delivery_mode=2)
+        producer.publish(b"<report/>", exchange="", routing_key=queue, content_type="application/xml",
+                         content_encoding="binary", delivery_mode=2)
+
+    def both_dead():
+        found = list_dead_letters(config["AMQP_URI"])
+        return found if len(found) == 2 else None
+
+    letters = eventually(both_dead)
+    assert {letter.origin_queue for letter in letters} == {queue}
+    assert {letter.reason for letter in letters} == {"rejected"}
+    assert sorted(letter.body for letter in letters) == ["<report/>", "\ufffd{not json"]  # listed, not a crash
+
+
 def test_a_failing_handler_is_retried_to_the_limit_then_replayed(container_factory, config):
     declare_topology(config["AMQP_URI"], [FlakyConsumer], DELIVERY_LIMIT)
     FlakyConsumer.store_down, FlakyConsumer.attempts = True, []
