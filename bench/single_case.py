@@ -15,7 +15,6 @@ what a separate client machine would see.
 from __future__ import annotations
 
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ import httpx
 
 from bench.bulk_intake import GUEST, MANAGEMENT, baseline, order, vhost
 from bench.memory import PeakMemory
+from bench.search_1m import pct
 from fengqiao.clock import parse_iso
 from tests.e2e.conftest import start_platform, stop_platform
 
@@ -38,11 +38,6 @@ def submission(i: int) -> dict:
     return {"channel": "hotline_12345", "source_id": work["order_no"], "text": work["content"],
             "address": work["address"], "region_code": work["region_code"],
             "reporter": {"name": "张先生", "phone": work["caller_phone"]}}
-
-
-def percentile(values: list[float], share: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1] if len(values) > 1 \
-        else values[0]
 
 
 async def offered(client: httpx.AsyncClient, rate: float, seconds: float, first: int) -> dict[str, datetime]:
@@ -104,11 +99,11 @@ async def measure(platform, rate: float, seconds: float, requests: int) -> float
         posted = await offered(client, rate, seconds, first=0)
         delays = await assigned_after(client, posted)
         print(f"intake → assigned at {rate:.0f} reports/s offered ({len(delays)} cases): "
-              f"p50 {percentile(delays, 0.5) * 1000:.0f} ms, p99 {percentile(delays, 0.99) * 1000:.0f} ms, "
+              f"p50 {pct(delays, 50) * 1000:.0f} ms, p99 {pct(delays, 99) * 1000:.0f} ms, "
               f"worst {max(delays) * 1000:.0f} ms (goal p99 ≤ 1000 ms)")
         throughput, latencies = await concurrent(client, requests, first=len(posted))
         print(f"{CLIENTS} clients, {requests} requests: {throughput:.0f} requests/s, "
-              f"p50 {percentile(latencies, 0.5) * 1000:.0f} ms, p99 {percentile(latencies, 0.99) * 1000:.0f} ms "
+              f"p50 {pct(latencies, 50) * 1000:.0f} ms, p99 {pct(latencies, 99) * 1000:.0f} ms "
               f"(goal 1,000/s, p99 ≤ 50 ms)")
     return throughput
 

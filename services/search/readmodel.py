@@ -65,12 +65,17 @@ def reindex(views: Collection, index: SearchIndex, progress=lambda done, total: 
     return index.rebuild(lambda: every_view(views), views.count(), progress)
 
 
+def _count(totals: dict[str, Counter], view: dict) -> None:
+    """Add what the view contributes to every counter document."""
+    for region, deltas in counters.difference(None, view).items():
+        totals.setdefault(region, Counter()).update(deltas)
+
+
 def counted_afresh(views: Collection) -> dict[str, Counter]:
     """Every counter document's counts as the views give them now."""
     totals: dict[str, Counter] = {}
     for view in every_view(views):
-        for region, deltas in counters.difference(None, view).items():
-            totals.setdefault(region, Counter()).update(deltas)
+        _count(totals, view)
     return totals
 
 
@@ -95,8 +100,9 @@ def recount(views: Collection, counter_docs: Collection) -> int:
     Not the serving path (the counters are kept per event); this mends the one crash window
     ``counters`` documents.
     """
-    totals = counted_afresh(views)
+    totals: dict[str, Counter] = {}
     for view in every_view(views):
+        _count(totals, view)
         backfill = _backfill(view)
         if backfill:
             views.update(view["id"], backfill, expected_version=view["version"])

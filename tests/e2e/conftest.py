@@ -97,7 +97,7 @@ class Platform:
     def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         done = subprocess.run([sys.executable, "-m", "fengqiao.cli", *args], env={**self.env, **env},
                               capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        assert done.returncode == 0, f"{done.stdout[-2000:]}{done.stderr[-2000:]}"
         return done
 
 

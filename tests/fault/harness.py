@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -207,9 +206,7 @@ class Run:
 
     def check_counters(self) -> None:
         """The screen's counters, kept per event through the fault, equal a fresh count of the views."""
-        done = subprocess.run([sys.executable, "-m", "fengqiao.cli", "recount", "--check"], env=self.platform.env,
-                              capture_output=True, text=True)
-        assert done.returncode == 0, f"the counters differ from a recount:\n{done.stdout[:2000]}{done.stderr[-800:]}"
+        self.platform.cli("recount", "--check")  # fails printing each counter that differs
 
     def all_cases(self) -> list[dict]:
         items, cursor = [], None
