@@ -152,6 +152,7 @@ class SqliteIndex:
         with self._lock:
             db = self._db()
             with db:
+                _begin_writing(db)
                 for doc in docs:
                     _write(db, doc)
 
@@ -191,6 +192,7 @@ class SqliteIndex:
             with self._lock:
                 db = self._db()
                 with db:
+                    _begin_writing(db)
                     for view in batch:
                         stored = db.execute("SELECT version FROM cases WHERE id = ?", (view["id"],)).fetchone()
                         if stored is None or stored[0] < (view.get("version") or 0):
@@ -409,6 +411,13 @@ def _terms_key(doc: dict) -> str:
         return ""
     source = "\x1f".join((doc["text"], doc["address"], doc["names"], *doc["tails"]))
     return hashlib.blake2b(source.encode(), digest_size=8).hexdigest()
+
+
+def _begin_writing(db: sqlite3.Connection) -> None:
+    """Take the write lock before reading what is stored. sqlite3's implicit transaction would begin
+    only at the first write, after ``_write`` has read the stored version outside it, so another
+    process could write a newer version in between and be overwritten."""
+    db.execute("BEGIN IMMEDIATE")
 
 
 def _write(db: sqlite3.Connection, doc: dict) -> None:

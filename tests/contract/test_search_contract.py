@@ -278,3 +278,27 @@ def test_a_case_whose_received_time_arrives_late_takes_its_place_in_the_order(lo
     assert ids(loaded.search(CaseQuery(q="卫生间"), Scope())) == ["late", "a1"]
     assert ids(loaded.search(CaseQuery(received_from="2026-03-03T00:00:00+08:00",
                                        received_to="2026-03-04T00:00:00+08:00"), Scope())) == ["late", "a3"]
+
+
+def test_two_processes_writing_one_case_keep_the_newer_version(tmp_path):
+    """Two search workers index the same case: one writes version 7 between the other's look at the
+    stored version and its write of version 6. The look and the write are one transaction, so
+    version 6 is refused (SQLite only: Elasticsearch compares external versions itself)."""
+    older, newer = SqliteIndex(tmp_path / "search"), SqliteIndex(tmp_path / "search")
+    try:
+        older.index([indexed_case({**CASES[0], "version": 5})])
+        racing = []
+
+        def the_other_process_writes_first(statement: str) -> None:
+            if statement.startswith("BEGIN") and not racing:
+                racing.append(statement)
+                newer.index([indexed_case({**CASES[0], "status": "resolved", "version": 7})])
+
+        older._db().set_trace_callback(the_other_process_writes_first)
+        older.index([indexed_case({**CASES[0], "status": "assigned", "version": 6})])
+        assert racing, "the other process never got its turn"
+        assert ids(older.search(CaseQuery(status="resolved"), Scope())) == ["a1"]
+        assert ids(newer.search(CaseQuery(status="assigned"), Scope())) == []
+    finally:
+        older.close()
+        newer.close()
