@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.fault.harness import TABLE, format_table
-from tests.fault.node import FaultNode, installed
+# The harness's asserts explain themselves like the tests' own (it is imported, not collected).
+pytest.register_assert_rewrite("tests.fault.harness")
+
+from tests.fault.harness import TABLE, format_table  # noqa: E402 (after the rewrite hook)
+from tests.fault.node import FaultNode, installed  # noqa: E402
 
 
 @pytest.fixture(scope="session")

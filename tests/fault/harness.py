@@ -192,7 +192,8 @@ class Run:
             self.ledger.created, self.ledger.merged, self.ledger.replayed, self.ledger.rejected), job
         assert row.lost == 0 and row.duplicated == 0 and found == expected, row
         assert sum(item["report_count"] for item in items) == self.ledger.created + self.ledger.merged + len(self.extra)
-        assert all(item["status"] == "assigned" for item in items)
+        unassigned = [item for item in items if item["status"] != "assigned"]
+        assert not unassigned, (f"{len(unassigned)} cases not assigned", unassigned[0], self.case(unassigned[0]["id"]))
         assert stats["received_total"] == len(expected) and stats["open"] == len(expected)
         if reference is not None and not self.extra:
             # A case's channel, category and level follow whichever report of its incident came first,
@@ -203,6 +204,10 @@ class Run:
         assert row.dead_letters == dead_letters, f"the dead-letter queue holds {row.dead_letters} messages"
         self.check_counters()
         return row
+
+    def case(self, case_id: str) -> dict:
+        with self.client() as client:
+            return client.get(f"/api/v1/cases/{case_id}").json()
 
     def check_counters(self) -> None:
         """The screen's counters, kept per event through the fault, equal a fresh count of the views."""
