@@ -3,12 +3,17 @@
 Documents are JSON text; queries run on ``json_extract`` expressions, which expression indexes
 created by ``ensure_index`` serve. A statement never yields to other greenlets or threads
 while it runs, and a lock serialises the read-modify-write of ``update``.
+
+When another process holds the file's write lock, a write waits up to ``BUSY_SECONDS``, in short
+waits inside SQLite with sleeps between them: SQLite's own busy wait sleeps in C, which in an
+eventlet process would stall every green thread (heartbeats included) for the whole wait.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,12 +25,31 @@ from fengqiao.store.query import check_field, decode_cursor, encode_cursor, new_
 T = TypeVar("T")
 _SQL_OPS = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 APPEND_ONLY = "append-only collection: records are never changed or deleted"
+BUSY_SECONDS = 30.0  # how long a write waits for another process's lock before it fails
+BUSY_POLL_SECONDS = 0.05  # one wait inside SQLite; other green threads run between them
 
 
 def _refusal(name: str, exc: sqlite3.IntegrityError) -> StoreError:
     if APPEND_ONLY in str(exc):
         return AppendOnlyError(f"{name}: {APPEND_ONLY}")
     return DuplicateKeyError(f"{name}: {exc}")
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _patiently(statement: Callable[[], T], patience: float) -> T:
+    """Run a statement, again while another process holds the lock, until ``patience`` runs out.
+    A statement that failed for a lock changed nothing, so running it again is safe."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(BUSY_POLL_SECONDS)
 
 
 def _expr(path: str) -> str:
@@ -203,7 +227,12 @@ class _Transaction:
         store._lock.acquire()
         # IMMEDIATE takes the write lock up front, so another process cannot slip a write
         # between our read and our update.
-        store._conn.execute("BEGIN IMMEDIATE" if store._depth == 0 else f"SAVEPOINT sp{store._depth}")
+        begin = "BEGIN IMMEDIATE" if store._depth == 0 else f"SAVEPOINT sp{store._depth}"
+        try:
+            store._patiently(lambda: store._conn.execute(begin))
+        except sqlite3.Error as exc:
+            store._lock.release()  # __exit__ will not run: left held, every later unit of work would hang
+            raise StoreError(f"{store.path}: {exc}") from exc
         store._depth += 1
         return store._conn
 
@@ -223,22 +252,21 @@ class _Transaction:
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, busy_seconds: float = BUSY_SECONDS):
         self.path = str(path)
+        self.busy_seconds = busy_seconds
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._depth = 0  # transactions entered and not left (see _Transaction)
         try:
             self._conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
+                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_POLL_SECONDS
             )
-            self._conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: durable across application crashes, fsync at checkpoints.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS _sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"
-            )
+            for statement in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                              "CREATE TABLE IF NOT EXISTS _sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL)"):
+                self._patiently(lambda: self._conn.execute(statement))  # noqa: B023 (run at once)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite store at {self.path}: {exc}") from exc
         self._collections: dict[str, SqliteCollection] = {}
@@ -269,6 +297,10 @@ class SqliteStore:
         with self._lock:
             self._conn.close()
 
+    def _patiently(self, statement: Callable[[], T]) -> T:
+        # Inside a transaction the write lock is ours already: nothing there waits for it.
+        return _patiently(statement, self.busy_seconds if self._depth == 0 else 0.0)
+
     def transaction(self) -> _Transaction:
         return _Transaction(self)
 
@@ -280,7 +312,7 @@ class SqliteStore:
     def execute(self, sql: str, params: tuple | list = ()) -> int:
         with self._lock:
             try:
-                return self._conn.execute(sql, params).rowcount
+                return self._patiently(lambda: self._conn.execute(sql, params)).rowcount
             except sqlite3.IntegrityError:
                 raise
             except sqlite3.Error as exc:
@@ -289,13 +321,13 @@ class SqliteStore:
     def query_one(self, sql: str, params: tuple | list = ()) -> tuple | None:
         with self._lock:
             try:
-                return self._conn.execute(sql, params).fetchone()
+                return self._patiently(lambda: self._conn.execute(sql, params).fetchone())
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: {exc}") from exc
 
     def query_all(self, sql: str, params: tuple | list = ()) -> list[tuple]:
         with self._lock:
             try:
-                return self._conn.execute(sql, params).fetchall()
+                return self._patiently(lambda: self._conn.execute(sql, params).fetchall())
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: {exc}") from exc

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
+import threading
 import uuid
 
 import mongomock
 import pytest
 
-from fengqiao.store import AppendOnlyError, CollectionSpec, DuplicateKeyError, Order
+from fengqiao.store import AppendOnlyError, CollectionSpec, DuplicateKeyError, Order, StoreError
 from fengqiao.store.aio import AsyncStore
 from fengqiao.store.mongo import MongoStore
 from fengqiao.store.sqlite import SqliteStore
@@ -229,8 +231,6 @@ def test_an_append_only_collection_takes_inserts_and_refuses_changes(store):
 
 
 def test_sqlite_itself_refuses_changes_to_an_append_only_collection(tmp_path):
-    import sqlite3
-
     store = SqliteStore(tmp_path / "audit.sqlite3")
     CollectionSpec("audit_contract", append_only=True).open(store).insert({"id": "a1", "n": 1})
     store.close()
@@ -252,3 +252,46 @@ def test_a_projected_read_returns_only_the_fields_asked_for_and_pages_alike(stor
     assert ids(rest) == ids(c.find({"risk": {"$gte": 2}}, order=order, limit=2, after=whole.next_cursor)) == ["c2"]
     with pytest.raises(ValueError, match="top-level"):
         c.find(fields=("assignment.level",))
+
+
+def hold_the_write_lock(path) -> sqlite3.Connection:
+    """Another process's connection holding the file's write lock until it rolls back."""
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")
+    return other
+
+
+def test_a_sqlite_write_waits_for_another_process_to_release_the_file(tmp_path):
+    store = SqliteStore(tmp_path / "waits.sqlite3", busy_seconds=30)
+    cases = store.collection("cases")
+    cases.insert({"id": "c1", "status": "new"})
+    other = hold_the_write_lock(store.path)
+    written = threading.Event()
+    writer = threading.Thread(target=lambda: (store.atomically(lambda: cases.insert({"id": "c2"})), written.set()))
+    writer.start()
+    try:
+        assert not written.wait(0.3), "the write went through while another process held the lock"
+    finally:
+        other.rollback()
+    assert written.wait(10), "the write never went through after the lock was released"
+    writer.join(10)
+    assert cases.get("c2") is not None
+    store.close()
+
+
+def test_a_sqlite_unit_of_work_that_gave_up_waiting_leaves_the_store_usable(tmp_path):
+    store = SqliteStore(tmp_path / "gives-up.sqlite3", busy_seconds=0.2)
+    cases = store.collection("cases")
+    other = hold_the_write_lock(store.path)
+    try:
+        with pytest.raises(StoreError, match="locked"):
+            store.atomically(lambda: cases.insert({"id": "c1"}))
+    finally:
+        other.rollback()
+    # From another thread: had the store's own lock been left held, this would wait for ever.
+    done = threading.Event()
+    threading.Thread(target=lambda: (store.atomically(lambda: cases.insert({"id": "c1"})), done.set()),
+                     daemon=True).start()
+    assert done.wait(10), "the store stayed locked after a unit of work gave up"
+    assert cases.get("c1") is not None
+    store.close()
