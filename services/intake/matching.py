@@ -49,6 +49,8 @@ PLACE_NAME = re.compile(r"[\u4e00-\u9fa5]{1,3}?"
 BUILDING = re.compile(r"(\d+)\s*(?:号楼|栋|幢|号院)|(?<![\d-])(\d+)-\d+-\d{3,4}(?!\d)")
 FLAT = re.compile(r"(?:单元|号楼|栋|幢|楼上|楼下|对门|隔壁|\d-)\s*(\d{3,4})(?![\d年元块万])"
                   r"|(?<![\d.])(\d{3,4})\s*(?:室|户|号房|住户|业主|房间)")
+# A flat with its stairwell (2单元502, 5-2-601): 1单元402 and 2单元402 are different homes.
+UNIT_FLAT = re.compile(r"(\d{1,2})\s*单元\s*(\d{3,4})(?![\d年元块万])|(?<![\d-])\d+-(\d{1,2})-(\d{3,4})(?!\d)")
 # A named site: up to four characters before a chain of site words (锦绣花园小区工地 → 锦绣),
 # cut at the last character that cannot be part of a name (在, 区, 某 …).
 SITE = re.compile(r"([\u4e00-\u9fa5]{2,4})(?:小区|工地|项目|花园|家园|市场|学校|医院|广场|商场|烧烤城|店|厂)+")
@@ -195,7 +197,20 @@ def _contained(a: frozenset[str], b: frozenset[str]) -> list[str]:
 
 
 def _flats(place_text: str) -> set[str]:
-    return {x or y for x, y in FLAT.findall(place_text)}
+    """Flat numbers, as "2-502" where the stairwell is given and "502" where it is not."""
+    with_unit = {f"{u or v}-{x or y}" for u, x, v, y in UNIT_FLAT.findall(place_text)}
+    numbered = {flat.split("-")[1] for flat in with_unit}
+    return with_unit | {x or y for x, y in FLAT.findall(place_text) if (x or y) not in numbered}
+
+
+def _same_flat(x: str, y: str) -> bool:
+    """One home: the same number, and the same stairwell unless a report leaves it out."""
+    (unit_x, _, number_x), (unit_y, _, number_y) = x.rpartition("-"), y.rpartition("-")
+    return number_x == number_y and (unit_x == unit_y or not unit_x or not unit_y)
+
+
+def shared_flats(a: Signature, b: Signature) -> list[str]:
+    return sorted({max(x, y, key=len) for x in a.flats for y in b.flats if _same_flat(x, y)})
 
 
 def signature(text: str, address: str | None, phones: list[str], region_code: str | None,
@@ -248,7 +263,7 @@ def _veto(a: Signature, b: Signature, policy: MatchPolicy) -> str | None:
         return f"不同楼栋（{'/'.join(sorted(a.buildings))} 与 {'/'.join(sorted(b.buildings))}）"
     if a.villages and b.villages and not _contained(a.villages, b.villages):
         return f"不同村（{'/'.join(sorted(a.villages))} 与 {'/'.join(sorted(b.villages))}）"
-    if a.flats and b.flats and not a.flats & b.flats:
+    if a.flats and b.flats and not shared_flats(a, b):
         return f"不同住户（{'/'.join(sorted(a.flats))} 与 {'/'.join(sorted(b.flats))}）"
     return None
 
@@ -258,9 +273,9 @@ def features(a: Signature, b: Signature, policy: MatchPolicy = MatchPolicy()) ->
     matter = cosine(a, b)
     signals = [Signal("matter", round(matter, 3), f"事项相似度 {matter:.2f}")]
     phone = any(phones_compatible(x, y) for x in a.phones for y in b.phones)
-    sites = shared_sites(a, b)
+    sites, flats = shared_sites(a, b), shared_flats(a, b)
     raw = { "phone": float(phone), "building": float(bool(a.buildings & b.buildings)),
-        "flat": float(bool(a.flats & b.flats)), "site": float(bool(sites)),
+        "flat": float(bool(flats)), "site": float(bool(sites)),
         "site_conflict": float(bool(a.sites and b.sites and not sites)),
         "village": float(bool(a.region_code and b.region_code and len(a.region_code) >= 12
                               and a.region_code[:12] == b.region_code[:12])),
@@ -280,7 +295,7 @@ def features(a: Signature, b: Signature, policy: MatchPolicy = MatchPolicy()) ->
               "overlap_kind": shared * kind, **raw, **{f"{name}_kind": value * kind for name, value in raw.items()}}
     details = {
         "phone": "同一来电号码", "building": f"同一楼栋（{'/'.join(sorted(a.buildings & b.buildings))}）",
-        "flat": f"同一住户（{'/'.join(sorted(a.flats & b.flats))}）", "site": f"同一地点（{'/'.join(sites)}）",
+        "flat": f"同一住户（{'/'.join(flats)}）", "site": f"同一地点（{'/'.join(sites)}）",
         "site_conflict": "地点名称不同", "village": "同一村（社区）",
         "amount": f"涉及金额相同（{max(a.amounts & b.amounts, default=0):g}元）",
         "surname": f"同姓当事人（{'、'.join(sorted(a.surnames & b.surnames))}某）",

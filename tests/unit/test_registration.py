@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 
+from fengqiao.clock import isoformat
 from fengqiao.directory import Directory
 from fengqiao.settings import DEFAULT_DIRECTORY
 from services.intake import registration
@@ -62,6 +63,8 @@ def test_a_report_of_the_same_incident_merges_and_explains_why(intake, clock):
     assert result.created and result.event.type == "case_merged"
     assert result.event.case_id == first.case_id
     assert result.event.data.report_count == 2
+    # the merged report keeps what it was received as (an Open311 request shows it)
+    assert result.event.data.report.received_at == isoformat(clock.now())
     assert {s.name for s in result.event.data.signals} >= {"matter", "kind", "phone", "building"}
     case = intake.cases.get(first.case_id)
     assert [r["report_id"] for r in case["reports"]] == [first.case_id, again.case_id]
@@ -75,6 +78,20 @@ def test_a_neighbouring_flat_is_not_the_same_incident(intake, clock):
     other_flat = report_submitted(clock.now(), source_id="H-2", phone="13900009999",
                                   address="呼和浩特市新城区海拉尔东路街道清泉街社区3号楼2单元502")
     assert register(intake, other_flat, clock.now()).event.type == "case_received"
+
+
+def test_the_same_flat_number_in_another_stairwell_is_another_home(intake, clock):
+    register(intake, report_submitted(clock.now(), source_id="H-1"), clock.now())  # 3号楼2单元501
+    other_stairwell = report_submitted(clock.now(), source_id="H-2", phone="13900009999",
+                                       address="呼和浩特市新城区海拉尔东路街道清泉街社区3号楼1单元501")
+    outcome = register(intake, other_stairwell, clock.now()).event
+    assert outcome.type == "case_received"
+    # A report that leaves the stairwell out may still be the same home.
+    no_stairwell = report_submitted(clock.now(), channel="grid", source_id="WG-3", phone=None,
+                                    text="网格员走访发现3号楼501室楼上卫生间漏水两个月，天花板发霉。",
+                                    address="清泉街社区3号楼501室", region_code=None)
+    merged = register(intake, no_stairwell, clock.now()).event
+    assert merged.type == "case_merged"  # into either: it cannot tell them apart
 
 
 def test_the_same_caller_a_year_later_is_a_new_case(intake, clock):
