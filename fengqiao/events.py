@@ -102,6 +102,10 @@ class MergedReport(_Data):
     reported_at: str | None = None
     reporter: Person | None = None
     import_job: str | None = None  # the ledger import it came in by, so the import counts it
+    # The report's own receipt and channel facts (an Open311 request's service code), so that it
+    # can still be shown as the request it was; absent from events written before they were added.
+    received_at: str | None = None
+    facts: dict[str, Any] = {}
 
 
 class CaseMerged(_Data):

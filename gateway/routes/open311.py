@@ -37,7 +37,9 @@ MAX_PAGE_SIZE = 1000
 MAX_REQUEST_IDS = 100
 WHOLE_NUMBER = re.compile("[0-9]{1,9}")
 CLOSED_STATUSES = {"closed"}
-STAGE_NOTES = {"received": "已受理", "assigned": "已分派", "merged": "已并入同一事项的案件"}
+STAGE_NOTES = {"received": "已受理", "assigned": "已分派", "transferred": "已依法导入法律程序",
+               "mediating": "调解中", "agreed": "已达成调解协议", "resolved": "已办结，待回访",
+               "closed": "已办结销号", "reopened": "已重新打开", "merged": "已并入同一事项的案件"}
 
 
 class Open311Error(Exception):

@@ -265,7 +265,8 @@ def received_event(report: dict, restorations: int = 0) -> Event:
 
 def merged_event(report: dict) -> Event:
     merge = report["merge"]
-    merged = {k: report[k] for k in ("number", "channel", "source_id", "text", "reported_at", "reporter")}
+    merged = {k: report[k] for k in ("number", "channel", "source_id", "text", "reported_at", "reporter",
+                                     "received_at", "facts")}
     return make_event("case_merged", report["case_id"], {
         "report": {"report_id": report["id"], **merged, "import_job": report.get("job_id")},
         "report_count": merge["report_count"], "score": merge["score"],

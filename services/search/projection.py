@@ -178,6 +178,8 @@ def _merged_report(view: dict, event: Event) -> Change:
     report = event.data.report
     view.update({"number": report.number, "channel": report.channel, "source_id": report.source_id,
                  "merged_into": event.case_id})
+    if report.received_at:  # events written before it was carried leave the view as it was
+        view.update(received_at=report.received_at, facts=report.facts)
     return Change("merged", "并入已有案件", f"与已有案件为同一事项，已并入处理（匹配度 {event.data.score:.2f}）")
 
 

@@ -177,3 +177,40 @@ def test_monitoring_checks_fall_due_and_block_closing_until_released(clocked):
         ok(client.post(f"/api/v1/followups/{case_id}/monitoring/release", json={"reason": "关系缓和，解除管控"}))
         ok(client.post(f"/api/v1/cases/{case_id}/close", json={}))
         view_when(client, case_id, lambda v: v["status"] == "closed", "closed")
+
+
+def test_an_open311_request_merged_into_a_case_reads_as_that_case_until_it_closes(clocked):
+    """A resident's app files the incident a caller had already reported: intake merges it, and
+    Open311 shows the primary case's unit and status under the request's own id, closed when it is."""
+    platform, _ = clocked
+    text = "清泉街社区3号楼2单元501楼上卫生间漏水，渗到我家天花板，已经一个星期了，物业一直不来修。"
+    with platform.client() as client:
+        case_id = post(client, "M-OPEN311", "来电人反映" + text, "13912340004")
+        unit = view_when(client, case_id, lambda v: v["status"] == "assigned", "assigned")["assignment"]["unit_name"]
+        with platform.client(platform.key("intake")) as resident_app:
+            posted = resident_app.post("/open311/v2/requests.json", data={
+                "service_code": "property_mgmt", "description": text, "address_string": "新城区清泉街社区3号楼2单元501",
+                "phone": "13912340004", "attribute[source_id]": "OPEN-MERGE-1"})
+        assert posted.status_code == 201, posted.text
+        request_id = posted.json()[0]["service_request_id"]
+        merged = view_when(client, request_id, lambda v: v["status"] == "merged", "the request merged")
+        assert merged["merged_into"] == case_id
+
+        def public() -> dict:
+            response = client.get(f"/open311/v2/requests/{request_id}.json")
+            assert response.status_code == 200, response.text
+            return response.json()[0]
+
+        shown = public()
+        assert (shown["service_request_id"], shown["status"], shown["agency_responsible"]) == (request_id, "open", unit)
+        assert shown["status_notes"] == f"已分派：{unit}" and shown["service_code"] == "property_mgmt"
+        assert shown["requested_datetime"] is not None
+        assert shown["address"] == "呼和浩特市新城区海拉尔东路街道清泉街社区"
+        ok(client.post(f"/api/v1/cases/{case_id}/resolve", json={"summary": "物业已更换楼上防水层"}))
+        view_when(client, case_id, lambda v: v["status"] == "resolved" and v.get("followup"), "resolved")
+        ok(client.post(f"/api/v1/followups/{case_id}/visits", json={
+            "method": "phone", "resolved": True, "satisfaction": "满意", "notes": "漏水已止"}))
+        ok(client.post(f"/api/v1/cases/{case_id}/close", json={}))
+        view_when(client, case_id, lambda v: v["status"] == "closed", "closed")
+        closed = public()
+    assert (closed["status"], closed["status_notes"], closed["agency_responsible"]) == ("closed", "已办结销号", unit)
