@@ -78,7 +78,8 @@ class MatchPolicy:
     intercept: float = -9.163
     weights: tuple[float, ...] = (3.235, 3.839, 1.434, 2.002, 2.384, 1.199, 2.434, 0.644, 2.349, -0.703, -0.16, -0.004,
                                   2.141, 3.646, 2.069, -0.727, -0.534, -1.733, -0.126, -0.358, -0.0, 2.155, 3.318)
-    # Candidates: earlier reports sharing one of a report's rarest matter bigrams, a phone or a place name.
+    # Candidates: earlier reports sharing one of a report's rarest matter bigrams, a phone, a place name
+    # or a surname.
     index_grams: int = 24
 
 
@@ -327,10 +328,12 @@ def explain(match: Match) -> str:
 
 def index_keys(sig: Signature, policy: MatchPolicy = MatchPolicy()) -> list[str]:
     """What a report is found by as a candidate: its rarest matter bigrams, its phones' last
-    four digits and its place names. A duplicate shares at least one of them."""
+    four digits, its place names and the surnames it names (a paraphrase told by someone else
+    may share nothing rarer than 赵某). A duplicate shares at least one of them."""
     return list(dict.fromkeys([
         *sig.rarest(policy.index_grams), *("tel:" + re.sub(r"\D", "", p)[-4:] for p in sig.phones),
         *("site:" + name[:2] for name in sorted(sig.sites | sig.villages)),
+        *("name:" + surname for surname in sorted(sig.surnames)),
     ]))
 
 
