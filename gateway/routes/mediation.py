@@ -117,7 +117,9 @@ class ConfirmationIn(_Body):
         return self
 
 
-@router.get("/mediators", responses={403: {"description": "the region is outside the caller's jurisdiction"}})
+@router.get("/mediators", responses={403: {"description": "the region is outside the caller's jurisdiction"},
+                                     409: {"description": "with case_id: the case is not assigned yet, so no "
+                                                          "mediator can be suggested for it"}})
 async def list_mediators(request: Request, caller: Allowed("mediation.read"),
                          region: Annotated[str | None, Query(pattern=REGION_CODE.pattern)] = None,
                          category: Category | None = None,
