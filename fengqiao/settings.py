@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     import_chunk_rows: int = Field(1000, ge=1, le=10_000, description="a ledger import's rows stored and sent "
                                    "per step; a gateway restarted mid-import resumes from its first unsent chunk")
     delivery_limit: int = Field(5, description="deliveries before a failing message is dead-lettered")
+    chunk_events: int = Field(100, ge=1, le=1000, description="events a busy consumer (routing, search) takes "
+                              "in one unit of work; a chunk that fails is handled again one event at a time")
+    chunk_linger_seconds: float = Field(0.005, ge=0, le=1, description="how long a consumer waits for more "
+                                        "events before it handles a chunk that is not full")
     deadline_policy_file: Path = Field(DEFAULT_DEADLINES, description="deadline policy (YAML)")
     deadline_scan_seconds: float = Field(30.0, description="how often routing looks for due deadlines")
     mediation_target_days: int = Field(30, description="days a mediation should take (warned before)")
@@ -111,6 +115,8 @@ class Settings(BaseSettings):
             "FQ_SEARCH_URI": self.resolved_search_uri,
             "FQ_DIRECTORY_FILE": str(self.directory_file),
             "FQ_DELIVERY_LIMIT": self.delivery_limit,
+            "FQ_CHUNK_EVENTS": self.chunk_events,
+            "FQ_CHUNK_LINGER_SECONDS": self.chunk_linger_seconds,
             "FQ_DEADLINE_POLICY_FILE": str(self.deadline_policy_file),
             "FQ_DEADLINE_SCAN_SECONDS": self.deadline_scan_seconds,
             "FQ_MEDIATION_TARGET_DAYS": self.mediation_target_days,

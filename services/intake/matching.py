@@ -272,7 +272,7 @@ def _veto(a: Signature, b: Signature, policy: MatchPolicy) -> str | None:
 def features(a: Signature, b: Signature, policy: MatchPolicy = MatchPolicy()) -> tuple[list[float], list[Signal]]:
     """The pair's value per FEATURES, and the signals that explain the non-zero ones."""
     matter = cosine(a, b)
-    signals = [Signal("matter", round(matter, 3), f"事项相似度 {matter:.2f}")]
+    signals = [_matter_signal(matter)]
     phone = any(phones_compatible(x, y) for x in a.phones for y in b.phones)
     sites, flats = shared_sites(a, b), shared_flats(a, b)
     raw = { "phone": float(phone), "building": float(bool(a.buildings & b.buildings)),
@@ -305,16 +305,20 @@ def features(a: Signature, b: Signature, policy: MatchPolicy = MatchPolicy()) ->
     return [values[name] for name in FEATURES], signals
 
 
+def _matter_signal(matter: float) -> Signal:
+    return Signal("matter", round(matter, 3), f"事项相似度 {matter:.2f}")
+
+
 def probability(values: list[float], policy: MatchPolicy) -> float:
     z = policy.intercept + sum(w * x for w, x in zip(policy.weights, values, strict=True))
     return 1 / (1 + math.exp(-z))
 
 
 def compare(a: Signature, b: Signature, policy: MatchPolicy = MatchPolicy()) -> Match:
-    values, signals = features(a, b, policy)
     veto = _veto(a, b, policy)
-    if veto:
-        return Match(False, 0.0, signals[:1], veto)
+    if veto:  # most candidates at volume: only the matter's likeness is shown beside the veto
+        return Match(False, 0.0, [_matter_signal(cosine(a, b))], veto)
+    values, signals = features(a, b, policy)
     score = round(probability(values, policy), 3)
     return Match(score >= policy.threshold, score, signals)
 

@@ -6,7 +6,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Clock, Emitter, Store, load_directory
-from fengqiao.bus.entrypoints import handle_event, scan_timer
+from fengqiao.bus.entrypoints import handle_event, handle_event_chunk, scan_timer
 from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
 from fengqiao.metrics import CASES_MERGED, CASES_RECEIVED, INTAKE_SECONDS
@@ -47,9 +47,10 @@ class IntakeService:
     clock = Clock()
     emit = Emitter()
 
-    @handle_event("gateway", "report_submitted")
-    def register_report(self, message):
-        self._register([parse_event(message, "report_submitted")])
+    @handle_event_chunk("gateway", "report_submitted")
+    def register_report(self, messages):
+        # Reports posted one by one at the same moment are registered together.
+        self._register([parse_event(message, "report_submitted") for message in messages])
 
     @handle_event("gateway", "report_batch_submitted")
     def register_report_batch(self, message):

@@ -23,7 +23,7 @@ from fengqiao.clock import isoformat
 from fengqiao.directory import Directory, Unit
 from fengqiao.events import Event, make_event
 from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index, changes
-from fengqiao.triage import Signals, Triage, triage
+from fengqiao.triage import Signals, Triage, triage, triage_many
 from services.routing import deadlines as clock_rules
 
 ROUTINGS = CollectionSpec("routings", [Index(("assignment.unit_id",)), Index(("problem_case",))])
@@ -167,14 +167,25 @@ def assigned_event(case_id: str, record: dict) -> Event:
 
 def receive(routing: Routing, case: Event, now: datetime) -> list[Event]:
     """Triage and assign a newly received case; a repeat re-emits what was decided."""
+    return receive_many(routing, [case], now)
+
+
+def receive_many(routing: Routing, cases: list[Event], now: datetime) -> list[Event]:
+    """``receive`` for a chunk of cases: the new ones are triaged together, in one model call."""
+    facts = {case.case_id: _case_facts(case) for case in cases if routing.routings.get(case.case_id) is None}
+    triaged = dict(zip(facts, triage_many([(f["text"], _signals(f)) for f in facts.values()]), strict=True)) \
+        if facts else {}
+    return [event for case in cases for event in _route(routing, case, facts.get(case.case_id),
+                                                         triaged.get(case.case_id), now)]
+
+
+def _route(routing: Routing, case: Event, facts: dict | None, triaged: Triage | None, now: datetime) -> list[Event]:
     existing = routing.routings.get(case.case_id)
-    if existing:
+    if existing:  # a redelivery, or the same event twice in one chunk
         return [triaged_event(case.case_id, existing["triage"]), assigned_event(case.case_id, existing["assignment"])]
-    facts = _case_facts(case)
-    triage_record = _triage_record(triage(facts["text"], _signals(facts)), 1, 1, now)
-    doc = {"id": case.case_id, "facts": facts, "triage": triage_record, "history": [], "returns": 0,
-           "units_tried": [], "problem_case": False, "events": []}
-    decision = decide(routing.directory, {**facts, **triage_record}) or Decision(
+    doc = {"id": case.case_id, "facts": facts, "triage": _triage_record(triaged, 1, 1, now), "history": [],
+           "returns": 0, "units_tried": [], "problem_case": False, "events": []}
+    decision = decide(routing.directory, {**facts, **doc["triage"]}) or Decision(
         routing.directory.triage_desk, "未找到承办单位，转分流台人工分派", disposition="manual_dispatch")
     doc["assignment"] = _assignment_record(doc, decision, 1, "auto", "routing", now)
     doc["assignment"]["due_at"] = _due(routing, "resolution", doc, now)
@@ -183,7 +194,7 @@ def receive(routing: Routing, case: Event, now: datetime) -> list[Event]:
     try:
         routing.routings.insert(doc)
     except DuplicateKeyError:  # a concurrent delivery won; re-emit its decision
-        return receive(routing, case, now)
+        return _route(routing, case, facts, triaged, now)
     _open_assignment_deadlines(routing, case.case_id, doc, now, first=True)
     return [triaged_event(case.case_id, doc["triage"]), assigned_event(case.case_id, doc["assignment"])]
 

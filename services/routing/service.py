@@ -5,7 +5,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store, answer_of
-from fengqiao.bus.entrypoints import handle_event, scan_timer
+from fengqiao.bus.entrypoints import handle_event, handle_event_chunk, scan_timer
 from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
 from fengqiao.metrics import ASSIGNMENT_SECONDS, CASES_ASSIGNED
@@ -33,13 +33,14 @@ class RoutingService:
     clock = Clock()
     emit = Emitter()
 
-    @handle_event("intake", "case_received")
-    def route_received_case(self, message):
-        case = parse_event(message, "case_received")
-        for event in self._commit(lambda: assignment.receive(self._routing(), case, self.clock.now())):
+    @handle_event_chunk("intake", "case_received")
+    def route_received_case(self, messages):
+        cases = [parse_event(message, "case_received") for message in messages]
+        received_at = {case.case_id: parse_iso(case.data.received_at) for case in cases}
+        for event in self._commit(lambda: assignment.receive_many(self._routing(), cases, self.clock.now())):
             if event.type == "case_assigned":
                 ASSIGNMENT_SECONDS.observe(max(0.0, (parse_iso(event.occurred_at)
-                                                     - parse_iso(case.data.received_at)).total_seconds()))
+                                                     - received_at[event.case_id]).total_seconds()))
 
     @handle_event("intake", "case_merged")
     def regrade_merged_case(self, message):

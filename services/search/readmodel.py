@@ -1,5 +1,5 @@
-"""The read side of one event: case views and the screen counters in one unit of work, then
-the search index (a store of its own).
+"""The read side of a chunk of events: case views and the screen counters in one unit of work,
+then the search index (a store of its own).
 
 Each step is idempotent, so a redelivered event repairs whatever a crash left half done: the
 view already holds the event (nothing to project), its pending counter difference is added if
@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from fengqiao import screen
+from fengqiao import public, screen
 from fengqiao.events import Event
 from fengqiao.outbox import Message
 from fengqiao.search import SearchIndex, indexed_case
@@ -37,17 +37,32 @@ def fold(views: Collection, counter_docs: Collection, event: Event) -> Folded:
                   counters.documents(counter_docs, moved) if moved else {})
 
 
-def screen_notice(event: Event, folded: Folded) -> list[Message]:
-    """The new state of the counters the event moved, for the walls (none if it moved none).
-    Nobody may be listening: RabbitMQ drops an unrouted notice, and a wall fetches the
-    documents afresh when it (re)connects."""
-    if not folded.counters:
+def fold_many(views: Collection, counter_docs: Collection, events: list[Event]) -> list[tuple[Event, Folded]]:
+    """Fold a chunk of events in their order (run it as one unit of work)."""
+    return [(event, fold(views, counter_docs, event)) for event in events]
+
+
+def messages_of(chunk: list[tuple[Event, Folded]], public_source: str) -> list[Message]:
+    """What a folded chunk publishes: each new fact's public copy, then one notice for the walls."""
+    return [*(m for event, done in chunk for m in public.messages(event, done.changed, public_source)),
+            *screen_notice(chunk)]
+
+
+def screen_notice(chunk: list[tuple[Event, Folded]]) -> list[Message]:
+    """The newest state of the counters the chunk moved (none if it moved none). Nobody may be
+    listening: RabbitMQ drops an unrouted notice, and a wall fetches the documents afresh when
+    it (re)connects."""
+    moved = {doc_id: doc for _, done in chunk for doc_id, doc in done.counters.items()}  # a later fold is newer
+    if not moved:
         return []
-    return [Message(f"screen.{event.event_id}", screen.EXCHANGE, screen.ROUTING_KEY, screen.notice_of(folded.counters))]
+    last = next(event for event, done in reversed(chunk) if done.counters)
+    return [Message(f"screen.{last.event_id}", screen.EXCHANGE, screen.ROUTING_KEY, screen.notice_of(moved))]
 
 
-def index_views(index: SearchIndex, folded: Folded) -> None:
-    index.index([indexed_case(view) for view in folded.views])
+def index_views(index: SearchIndex, *folded: Folded) -> None:
+    """Index the views the folds touched, each once, as the last fold left it."""
+    latest = {view["id"]: view for done in folded for view in done.views}
+    index.index([indexed_case(view) for view in latest.values()])
 
 
 def every_view(views: Collection, page_size: int = 1000) -> Iterator[dict]:

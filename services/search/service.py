@@ -4,11 +4,10 @@ from __future__ import annotations
 from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
-from fengqiao import public
 from fengqiao.bus.dependencies import Clock, Emitter, Index, ScreenGauges, Store
-from fengqiao.bus.entrypoints import handle_event
+from fengqiao.bus.entrypoints import handle_event_chunk
 from fengqiao.clock import CHINA_TZ
-from fengqiao.events import CATALOG, InvalidEvent, parse_event
+from fengqiao.events import CATALOG, Event, InvalidEvent, parse_event
 from fengqiao.metrics import SEARCH_SECONDS
 from fengqiao.search import CaseQuery, Scope
 from fengqiao.settings import service_setting
@@ -86,17 +85,20 @@ class SearchService:
 
 
 def _projector(source: str, event_types: tuple[str, ...]):
-    @handle_event(source, event_types)
-    def project(self, message):
+    def parse(message) -> Event:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind not in event_types:
             raise InvalidEvent(f"search does not project {kind!r} from {source}")
-        event = parse_event(message, kind)
-        # The views, counters and the fact's public copy commit together; the index follows.
-        folded = self.emit.commit(lambda: readmodel.fold(self.store.case_views, self.store.screen_counters, event),
-                                  events_of=lambda done: [*public.messages(event, done.changed, self.public_source),
-                                                          *readmodel.screen_notice(event, done)])
-        readmodel.index_views(self.index, folded)
+        return parse_event(message, kind)
+
+    @handle_event_chunk(source, event_types)
+    def project(self, messages):
+        events = [parse(message) for message in messages]
+        # The views, counters and the facts' public copies commit together; the index follows.
+        folded = self.emit.commit(lambda: readmodel.fold_many(self.store.case_views, self.store.screen_counters,
+                                                              events),
+                                  events_of=lambda chunk: readmodel.messages_of(chunk, self.public_source))
+        readmodel.index_views(self.index, *(done for _, done in folded))
 
     project.__name__ = project.__qualname__ = f"project_{source}_events"
     return project

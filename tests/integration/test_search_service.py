@@ -31,7 +31,7 @@ def test_events_become_searchable_cases_and_counted_figures(search, clock, publi
     inside = case_received(clock.now(), region_code="150102001001", source_id="A")
     outside = case_received(clock.now() + timedelta(minutes=1), region_code="150525", source_id="B")
     for event in (inside, outside, inside):  # the first one delivered twice
-        search.project_intake_events(event.to_message())
+        search.project_intake_events([event.to_message()])
     # Each new fact has its public copy and a notice of the counters it moved; the redelivery adds none.
     assert [(m.exchange, m.routing_key) for m in published] == [
         ("fengqiao.public", "cn.fengqiao.case.received.150102.unknown"), ("fengqiao.screen", "counters"),

@@ -26,8 +26,8 @@ def test_intake_registers_with_injected_dependencies(memory_store, clock):
         emit=Emit(LocalEmitter(memory_store, emitted.append)),
     )
     report = report_submitted(clock.now())
-    service.register_report(report.to_message())
-    service.register_report(report.to_message())  # redelivery
+    service.register_report([report.to_message()])
+    service.register_report([report.to_message()])  # redelivery
     assert [e.type for e in emitted] == ["case_received", "case_received"]
     assert emitted[0].event_id == emitted[1].event_id
     assert memory_store.collection("cases").count() == 1
@@ -40,7 +40,7 @@ def test_a_report_becomes_an_assigned_case_view(runner_factory, config):
     report = report_submitted(config["FQ_CLOCK"].now(), region_code=None, address="奈曼旗大沁他拉镇西湖村",
                               text="来电人反映邻居家的树挡住了院子里的阳光，树根把院墙拱裂了。")
     def assigned(worker_ctx, result, exc_info):
-        return worker_ctx.args[0]["type"] == "case_assigned"
+        return any(message["type"] == "case_assigned" for message in worker_ctx.args[0])
 
     with entrypoint_waiter(search, "project_routing_events", callback=assigned, timeout=20):
         publish(config, report)

@@ -9,6 +9,7 @@ from fengqiao.directory import Directory
 from fengqiao.events import make_event
 from fengqiao.ids import new_id
 from fengqiao.settings import DEFAULT_DIRECTORY
+from fengqiao.store.sqlite import SqliteStore
 from services.routing import assignment, deadlines
 
 DIRECTORY = Directory.load(DEFAULT_DIRECTORY)
@@ -65,6 +66,25 @@ def test_a_repeat_of_the_same_event_re_emits_the_decision(routing, clock):
     case = received(clock.now(), "楼上漏水")
     first = assignment.receive(routing, case, clock.now())
     assert assignment.receive(routing, case, clock.now() + timedelta(hours=1)) == first
+
+
+def test_a_chunk_is_routed_as_each_case_alone_and_a_case_twice_in_it_once(routing, clock):
+    texts = ["来电人反映楼上漏水，天花板发霉，协商无果。", "邻居因排水沟问题扬言要拿刀砍死他全家。",
+             "来电人咨询办理居住证需要哪些材料。"]
+    cases = [received(clock.now(), text) for text in texts]
+    chunk = assignment.receive_many(routing, [*cases, cases[1]], clock.now())
+    assert [(e.type, e.case_id) for e in chunk] == [
+        (kind, case.case_id) for case in [*cases, cases[1]] for kind in ("case_triaged", "case_assigned")]
+    assert chunk[-2:] == chunk[2:4]  # the repeat re-emits the decision, with the same event ids
+    assert routing.routings.count() == 3
+    # Triaged together, each is graded and assigned as it would be alone.
+    elsewhere = SqliteStore(":memory:")
+    alone = assignment.Routing(assignment.ROUTINGS.open(elsewhere), deadlines.DEADLINES.open(elsewhere),
+                               DIRECTORY, POLICY)
+    for i, case in enumerate(cases):
+        alone_events = assignment.receive(alone, case, clock.now())
+        assert [e.data for e in alone_events] == [e.data for e in chunk[2 * i:2 * i + 2]]
+    elsewhere.close()
 
 
 def test_returns_reassign_then_the_third_escalates_a_problem_case(routing, clock):
