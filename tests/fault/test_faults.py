@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 
 import httpx
 import pytest
@@ -70,10 +71,15 @@ class Duplicator:
 
     def __init__(self, amqp_uri: str, exchanges: list[str]):
         self.connection = Connection(amqp_uri, connect_timeout=10)
+        # Copies go out on a connection of their own: py-amqp reads pending frames while it
+        # publishes, so publishing on the consuming connection handed the next delivery to this
+        # callback from inside the last one, and a deep backlog overflowed the stack.
+        self.publishing = Connection(amqp_uri, connect_timeout=10)
         self.queue = Queue("fault.tap", bindings=[], durable=False, auto_delete=False)
         self.exchanges = exchanges
         self.copies = 0
         self.failure: BaseException | None = None
+        self.failure_trace = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="duplicator")
 
@@ -88,7 +94,7 @@ class Duplicator:
 
     def _run(self) -> None:
         try:
-            producer = Producer(self.connection.channel())
+            producer = Producer(self.publishing.channel())
 
             def copy(body, message):
                 headers = dict(message.headers or {})
@@ -110,12 +116,14 @@ class Duplicator:
                         pass
         except BaseException as exc:  # reported by stop(): a duplicator that died copies nothing
             self.failure = exc
+            self.failure_trace = traceback.format_exc(limit=-40)
 
     def stop(self) -> int:
         self._stop.set()
         self._thread.join(timeout=10)
         self.connection.release()
-        assert self.failure is None, f"the duplicator failed: {self.failure!r}"
+        self.publishing.release()
+        assert self.failure is None, f"the duplicator failed: {self.failure!r}\n{self.failure_trace}"
         return self.copies
 
 
