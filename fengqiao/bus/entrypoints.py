@@ -142,12 +142,16 @@ class ChunkEventHandler(ReliableEventHandler):
             for _, message in chunk:
                 self.queue_consumer.requeue_message(message)
 
+    def _spawn_each(self, chunk: list) -> None:
+        for item in chunk:
+            self._spawn([item])
+
     def _handled(self, chunk, worker_ctx, result=None, exc_info=None):
         if exc_info is not None and len(chunk) > 1:
             log.warning("%s: a chunk of %d failed (%s); handling its messages one at a time",
                         self.method_name, len(chunk), exc_info[1])
             # From a thread of its own: spawning a worker waits for a free slot, and this one holds one.
-            self.container.spawn_managed_thread(lambda: [self._spawn([item]) for item in chunk],
+            self.container.spawn_managed_thread(partial(self._spawn_each, chunk),
                                                 identifier=f"{self.method_name}.chunk_split")
             return result, exc_info
         for _, message in chunk:
