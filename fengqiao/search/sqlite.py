@@ -46,6 +46,7 @@ from fengqiao.search import (
     sort_key,
 )
 from fengqiao.search.analysis import HAN_RUN, query_terms, snippet, tokens
+from fengqiao.store.sqlite import BUSY_POLL_SECONDS, patiently
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -80,7 +81,6 @@ COLUMNS = "cases.seq, cases.due_key, cases.risk"
 BATCH = 10_000  # documents a rebuild sorts and inserts at a time
 PREPARERS = 2  # worker processes of a rebuild
 CATCH_UP_BATCH = 500
-BUSY_TIMEOUT_SECONDS = 30  # how long a write waits for another process's transaction
 SIMILAR_TERMS = 12
 SIMILAR_CANDIDATE_TERMS = 24
 SIMILAR_FREQUENCY_CAP = 5000
@@ -334,10 +334,13 @@ def _filters(query: CaseQuery, scope: Scope, seq: str) -> tuple[list[str], list]
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_SECONDS)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(TABLES + INDEXES)
+    """A generation's connection. Its waits for another process's lock are the document store's
+    (``patiently``): short waits inside SQLite, sleeps between them, so an eventlet process keeps
+    serving its other green threads meanwhile."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_POLL_SECONDS)
+    patiently(lambda: db.execute("PRAGMA journal_mode=WAL"))
+    patiently(lambda: db.execute("PRAGMA synchronous=NORMAL"))
+    patiently(lambda: db.executescript(TABLES + INDEXES))  # all IF NOT EXISTS: safe to run again
     db.isolation_level = ""  # back to implicit transactions, committed by ``with db``
     return db
 
@@ -417,7 +420,7 @@ def _begin_writing(db: sqlite3.Connection) -> None:
     """Take the write lock before reading what is stored. sqlite3's implicit transaction would begin
     only at the first write, after ``_write`` has read the stored version outside it, so another
     process could write a newer version in between and be overwritten."""
-    db.execute("BEGIN IMMEDIATE")
+    patiently(lambda: db.execute("BEGIN IMMEDIATE"))
 
 
 def _write(db: sqlite3.Connection, doc: dict) -> None:

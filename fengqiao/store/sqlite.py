@@ -39,7 +39,7 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
-def _patiently(statement: Callable[[], T], patience: float) -> T:
+def patiently(statement: Callable[[], T], patience: float = BUSY_SECONDS) -> T:
     """Run a statement, again while another process holds the lock, until ``patience`` runs out.
     A statement that failed for a lock changed nothing, so running it again is safe."""
     deadline = time.monotonic() + patience
@@ -299,7 +299,7 @@ class SqliteStore:
 
     def _patiently(self, statement: Callable[[], T]) -> T:
         # Inside a transaction the write lock is ours already: nothing there waits for it.
-        return _patiently(statement, self.busy_seconds if self._depth == 0 else 0.0)
+        return patiently(statement, self.busy_seconds if self._depth == 0 else 0.0)
 
     def transaction(self) -> _Transaction:
         return _Transaction(self)
