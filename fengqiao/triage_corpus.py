@@ -3,8 +3,10 @@
     python -m fengqiao.triage_corpus
 
 It joins the first hand-written cases (``fengqiao/data/triage_train.jsonl``), the older
-evaluation set they were tuned on (``tests/data/triage_eval.jsonl``) and the blind development
-set (``tests/data/blind/triage_dev.jsonl``). Nothing from ``tests/data/frozen`` goes in. The
+evaluation set they were tuned on (``tests/data/triage_eval.jsonl``), the blind development
+set (``tests/data/blind/triage_dev.jsonl``) and more training cases written blind
+(``fengqiao/data/triage_extra.jsonl``: 840 cases by two helper sessions that read only DOMAIN.md,
+the seed articles and a brief on voices and label borders, never this repository). Nothing from ``tests/data/frozen`` goes in. The
 file ships with the package so that a service fits the same model wherever it runs.
 """
 from __future__ import annotations
@@ -17,6 +19,7 @@ SOURCES = {
     "seed": ROOT / "fengqiao" / "data" / "triage_train.jsonl",
     "old_eval": ROOT / "tests" / "data" / "triage_eval.jsonl",
     "dev": ROOT / "tests" / "data" / "blind" / "triage_dev.jsonl",
+    "extra": ROOT / "fengqiao" / "data" / "triage_extra.jsonl",
 }
 TARGET = ROOT / "fengqiao" / "data" / "triage_cases.jsonl"
 FIELDS = ("id", "channel", "text", "category", "risk")

@@ -74,10 +74,10 @@ class MatchPolicy:
     window: timedelta = timedelta(days=45)
     # Probability of "same incident" from which reports merge; weights per FEATURES. Both fitted
     # on the development groups (python -m services.intake.fit_matcher), the threshold for precision.
-    threshold: float = 0.848
-    intercept: float = -9.163
-    weights: tuple[float, ...] = (3.235, 3.839, 1.434, 2.002, 2.384, 1.199, 2.434, 0.644, 2.349, -0.703, -0.16, -0.004,
-                                  2.141, 3.646, 2.069, -0.727, -0.534, -1.733, -0.126, -0.358, -0.0, 2.155, 3.318)
+    threshold: float = 0.855
+    intercept: float = -9.072
+    weights: tuple[float, ...] = (3.033, 3.669, 1.414, 1.963, 2.391, 1.29, 2.543, 0.936, 2.19, -0.746, -0.332, -0.004,
+                                  2.04, 3.525, 1.985, -0.845, -0.584, -1.55, -0.117, -0.216, -0.0, 1.976, 3.444)
     # Candidates: earlier reports sharing one of a report's rarest matter bigrams, a phone, a place name
     # or a surname.
     index_grams: int = 24
