@@ -119,9 +119,9 @@ def model() -> Models:
     return fit(load_cases())
 
 
-def category_vectors(texts: list[str]) -> np.ndarray:
+def category_vectors(texts: list[str], models: Models | None = None) -> np.ndarray:
     """Category probabilities per text, scaled to unit length (their dot product: same kind of matter)."""
-    models = model()
+    models = models or model()
     proba = models.category.predict_proba(models.vectorizer.transform([model_text(t) for t in texts]))
     return proba / np.linalg.norm(proba, axis=1, keepdims=True)
 

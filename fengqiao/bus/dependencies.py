@@ -125,6 +125,20 @@ def load_directory(config: dict) -> Directory:
     return Directory.load(config.get(DIRECTORY_KEY) or DEFAULT_DIRECTORY)
 
 
+class TriageModels(DependencyProvider):
+    """The triage models, fitted in ``setup``: a container sets up every extension before any
+    entrypoint starts consuming, so the first messages do not wait behind a fit (seconds of CPU
+    on a busy machine) while the queue grows."""
+
+    def setup(self):
+        from fengqiao.triage import model  # scikit-learn loads only in the services that triage
+
+        self.models = model()
+
+    def get_dependency(self, worker_ctx):
+        return self.models
+
+
 class DirectoryFile(DependencyProvider):
     def setup(self):
         self.directory = load_directory(self.container.config)

@@ -235,11 +235,12 @@ def signature(text: str, address: str | None, phones: list[str], region_code: st
     )
 
 
-def matter_kinds(texts: list[str]) -> list[tuple[float, ...]]:
-    """The kind of matter each text tells, as the triage category model reads it."""
+def matter_kinds(texts: list[str], models=None) -> list[tuple[float, ...]]:
+    """The kind of matter each text tells, as the triage category model reads it (``models``, or
+    the shipped ones fitted on first use)."""
     from fengqiao.triage import category_vectors
 
-    return [tuple(round(float(v), 4) for v in row) for row in category_vectors(texts)]
+    return [tuple(round(float(v), 4) for v in row) for row in category_vectors(texts, models)]
 
 
 def phones_compatible(a: str, b: str) -> bool:

@@ -78,9 +78,9 @@ class Prepared:
     signature: matching.Signature
 
 
-def prepare(reports: list[Event], placements: list[Placement], now: datetime) -> list[Prepared]:
+def prepare(reports: list[Event], placements: list[Placement], now: datetime, models=None) -> list[Prepared]:
     docs = [_report_doc(report, placement, now) for report, placement in zip(reports, placements, strict=True)]
-    kinds = matching.matter_kinds([doc["text"] for doc in docs]) if docs else []  # one model call
+    kinds = matching.matter_kinds([doc["text"] for doc in docs], models) if docs else []  # one model call
     return [Prepared(doc, _signature(doc, kind)) for doc, kind in zip(docs, kinds, strict=True)]
 
 

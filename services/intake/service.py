@@ -5,7 +5,7 @@ import eventlet
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
-from fengqiao.bus.dependencies import Clock, Emitter, Store, load_directory
+from fengqiao.bus.dependencies import Clock, Emitter, Store, TriageModels, load_directory
 from fengqiao.bus.entrypoints import handle_event, handle_event_chunk, scan_timer
 from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
@@ -44,6 +44,7 @@ class IntakeService:
     store = Store(registration.REPORTS, registration.CASES, registration.POSTINGS)
     places = Places()
     signatures = Signatures()
+    triage_models = TriageModels()
     clock = Clock()
     emit = Emitter()
 
@@ -75,7 +76,7 @@ class IntakeService:
     def _register(self, reports) -> None:
         placements = self.places.place_many([(r.data.region_code, r.data.address) for r in reports])
         now, intake = self.clock.now(), self._intake()
-        prepared = registration.prepare(reports, placements, now)
+        prepared = registration.prepare(reports, placements, now, self.triage_models)
         for start in range(0, len(prepared), REGISTRATION_CHUNK):
             # One unit of work per chunk: its cases and their events are stored together (outbox)
             # and published in one pipeline; chunks keep the store's write lock short.

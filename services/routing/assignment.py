@@ -170,11 +170,12 @@ def receive(routing: Routing, case: Event, now: datetime) -> list[Event]:
     return receive_many(routing, [case], now)
 
 
-def receive_many(routing: Routing, cases: list[Event], now: datetime) -> list[Event]:
-    """``receive`` for a chunk of cases: the new ones are triaged together, in one model call."""
+def receive_many(routing: Routing, cases: list[Event], now: datetime, models=None) -> list[Event]:
+    """``receive`` for a chunk of cases: the new ones are triaged together, in one model call
+    (``models``, or the shipped ones fitted on first use)."""
     facts = {case.case_id: _case_facts(case) for case in cases if routing.routings.get(case.case_id) is None}
-    triaged = dict(zip(facts, triage_many([(f["text"], _signals(f)) for f in facts.values()]), strict=True)) \
-        if facts else {}
+    triaged = dict(zip(facts, triage_many([(f["text"], _signals(f)) for f in facts.values()], models),
+                       strict=True)) if facts else {}
     return [event for case in cases for event in _route(routing, case, facts.get(case.case_id),
                                                          triaged.get(case.case_id), now)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
-from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store, answer_of
+from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store, TriageModels, answer_of
 from fengqiao.bus.entrypoints import handle_event, handle_event_chunk, scan_timer
 from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
@@ -29,6 +29,7 @@ class RoutingService:
 
     store = Store(assignment.ROUTINGS, deadlines.DEADLINES)
     directory = DirectoryFile()
+    triage_models = TriageModels()
     policy = DeadlinePolicy()
     clock = Clock()
     emit = Emitter()
@@ -37,7 +38,8 @@ class RoutingService:
     def route_received_case(self, messages):
         cases = [parse_event(message, "case_received") for message in messages]
         received_at = {case.case_id: parse_iso(case.data.received_at) for case in cases}
-        for event in self._commit(lambda: assignment.receive_many(self._routing(), cases, self.clock.now())):
+        for event in self._commit(lambda: assignment.receive_many(self._routing(), cases, self.clock.now(),
+                                                                  self.triage_models)):
             if event.type == "case_assigned":
                 ASSIGNMENT_SECONDS.observe(max(0.0, (parse_iso(event.occurred_at)
                                                      - received_at[event.case_id]).total_seconds()))

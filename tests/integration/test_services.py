@@ -15,6 +15,7 @@ def test_intake_registers_with_injected_dependencies(memory_store, clock):
     from fengqiao.bus.dependencies import Collections, Emit, LocalEmitter
     from fengqiao.directory import Directory
     from fengqiao.settings import DEFAULT_DIRECTORY
+    from fengqiao.triage import model
     from services.intake import registration
     from services.intake.places import RegionResolver
 
@@ -22,7 +23,7 @@ def test_intake_registers_with_injected_dependencies(memory_store, clock):
     service = worker_factory(
         IntakeService,
         store=Collections(memory_store, (registration.REPORTS, registration.CASES, registration.POSTINGS)),
-        places=RegionResolver(Directory.load(DEFAULT_DIRECTORY)), clock=clock,
+        places=RegionResolver(Directory.load(DEFAULT_DIRECTORY)), triage_models=model(), clock=clock,
         emit=Emit(LocalEmitter(memory_store, emitted.append)),
     )
     report = report_submitted(clock.now())
