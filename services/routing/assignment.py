@@ -23,7 +23,7 @@ from fengqiao.clock import isoformat
 from fengqiao.directory import Directory, Unit
 from fengqiao.events import Event, make_event
 from fengqiao.store import Collection, CollectionSpec, DuplicateKeyError, Index, changes
-from fengqiao.triage import Signals, Triage, triage, triage_many
+from fengqiao.triage import Signals, Triage, triage_many
 from services.routing import deadlines as clock_rules
 
 ROUTINGS = CollectionSpec("routings", [Index(("assignment.unit_id",)), Index(("problem_case",))])
@@ -324,13 +324,15 @@ def escalate_by_hand(routing: Routing, case_id: str, reason: str, by: str, now: 
     return events
 
 
-def regrade_after_merge(routing: Routing, case_id: str, report_count: int, now: datetime) -> list[Event]:
-    """Another report of the same incident: repeat counts feed the risk grade."""
+def regrade_after_merge(routing: Routing, case_id: str, report_count: int, now: datetime,
+                        models=None) -> list[Event]:
+    """Another report of the same incident: repeat counts feed the risk grade (``models`` as in
+    ``receive_many``)."""
     doc = routing.routings.get(case_id)
     if doc is None or report_count <= doc["facts"]["report_count"]:
         return []
     facts = {**doc["facts"], "report_count": report_count}
-    result = triage(facts["text"], _signals(facts))
+    result = triage_many([(facts["text"], _signals(facts))], models)[0]
     rises = result.risk > doc["triage"]["risk"]
     record = _triage_record(result, doc["triage"]["triage_no"] + 1, report_count, now) if rises else doc["triage"]
 

@@ -48,7 +48,7 @@ class RoutingService:
     def regrade_merged_case(self, message):
         merged = parse_event(message, "case_merged")
         self._commit(lambda: assignment.regrade_after_merge(self._routing(), merged.case_id, merged.data.report_count,
-                                                            self.clock.now()))
+                                                            self.clock.now(), self.triage_models))
 
     @handle_event("mediation", "case_resolved")
     def stop_clocks_of_resolved_case(self, message):
