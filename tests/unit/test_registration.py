@@ -207,3 +207,20 @@ def test_a_repeat_finds_its_original_by_a_rare_key_among_more_look_alikes_than_a
                               address=place(0), phone="13900000000", reported_at=now - timedelta(days=2))
     result = register(intake, repeat, now)
     assert (result.event.type, result.event.case_id) == ("case_merged", original.case_id)
+
+
+def test_a_key_lookup_reads_the_postings_index_alone_in_order(intake, memory_store, monkeypatch):
+    # Each report looks up a dozen keys; a plan that sorts or opens the postings made the
+    # lookups intake's largest cost (the index ends in the tie-breaking id and the fields read).
+    statements = []
+    query_all = memory_store.query_all
+    monkeypatch.setattr(memory_store, "query_all", lambda sql, params=(): statements.append((sql, params))
+                        or query_all(sql, params))
+    registration._nearest_postings(intake, "漏水", "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z",
+                                   "2026-01-03T00:00:00Z")
+    plans = [" ".join(row[3] for row in query_all("EXPLAIN QUERY PLAN " + sql, params))
+             for sql, params in statements]
+    assert len(plans) == 2
+    for plan in plans:
+        assert "USING INDEX match_postings__ix_key_reported_at_id_case_id_report_id" in plan
+        assert "TEMP B-TREE" not in plan
