@@ -17,7 +17,6 @@ every reader and writer notices the switch at its next call.
 from __future__ import annotations
 
 import hashlib
-import json
 import multiprocessing
 import os
 import sqlite3
@@ -46,7 +45,7 @@ from fengqiao.search import (
     sort_key,
 )
 from fengqiao.search.analysis import HAN_RUN, query_terms, snippet, tokens
-from fengqiao.store.sqlite import BUSY_POLL_SECONDS, patiently
+from fengqiao.store.sqlite import BUSY_POLL_SECONDS, dumps, loads, patiently
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -298,7 +297,7 @@ def _shown(db: sqlite3.Connection, seqs: list[int], terms: list[str]) -> list[di
     items = []
     for seq in seqs:
         text, summary = rows[seq]
-        item = json.loads(summary)
+        item = loads(summary)
         item["snippet"] = snippet(text, terms)
         items.append(item)
     return items
@@ -404,7 +403,7 @@ def _filter_row(doc: dict) -> list:
 
 
 def _shown_row(doc: dict) -> list:
-    return [doc["text"], json.dumps(doc["summary"], ensure_ascii=False, separators=(",", ":"))]
+    return [doc["text"], dumps(doc["summary"])]
 
 
 def _terms_key(doc: dict) -> str:

@@ -10,7 +10,6 @@ eventlet process would stall every green thread (heartbeats included) for the wh
 """
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -18,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
+
+import orjson
 
 from fengqiao.store import AppendOnlyError, Document, DuplicateKeyError, Filter, Index, Order, Page, StoreError
 from fengqiao.store.query import check_field, decode_cursor, encode_cursor, new_document, normalize, scalar_fields
@@ -58,8 +59,14 @@ def _expr(path: str) -> str:
     return f"json_extract(doc, '$.{check_field(path)}')"
 
 
-def _dumps(doc: Document) -> str:
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+def dumps(doc: Any) -> str:
+    """JSON text as the table holds it (compact, UTF-8 unescaped). orjson: a store's time goes
+    largely to encoding and decoding documents, and it does both about six times faster than
+    the standard library; text, not bytes, so SQLite's JSON functions can read the column."""
+    return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+loads = orjson.loads
 
 
 def _where_sql(where: Filter | None) -> tuple[str, list[Any]]:
@@ -132,7 +139,7 @@ class SqliteCollection:
         try:
             self._store.execute(
                 f"INSERT INTO {self._table} (id, version, doc) VALUES (?, 1, ?)",
-                (doc["id"], _dumps(stored)),
+                (doc["id"], dumps(stored)),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateKeyError(f"{self.name}: {exc}") from exc
@@ -140,7 +147,7 @@ class SqliteCollection:
 
     def get(self, doc_id: str) -> Document | None:
         row = self._store.query_one(f"SELECT doc FROM {self._table} WHERE id = ?", (doc_id,))
-        return json.loads(row[0]) if row else None
+        return loads(row[0]) if row else None
 
     def find_one(self, where: Filter) -> Document | None:
         page = self.find(where, limit=1)
@@ -156,14 +163,14 @@ class SqliteCollection:
             ).fetchone()
             if row is None:
                 return None
-            doc = json.loads(row[0])
+            doc = loads(row[0])
             for path, value in changes.items():
                 _set_path(doc, path, value)
             doc["version"] = expected_version + 1
             try:
                 conn.execute(
                     f"UPDATE {self._table} SET version = ?, doc = ? WHERE id = ? AND version = ?",
-                    (doc["version"], _dumps(doc), doc_id, expected_version),
+                    (doc["version"], dumps(doc), doc_id, expected_version),
                 )
             except sqlite3.IntegrityError as exc:
                 raise _refusal(self.name, exc) from exc
@@ -198,7 +205,7 @@ class SqliteCollection:
             f"ORDER BY {key} {direction}, id {direction} LIMIT ?",
             (*params, limit + 1),
         )
-        items = [dict(zip(("id", *shown), r, strict=True)) if shown else json.loads(r[0]) for r in rows[:limit]]
+        items = [dict(zip(("id", *shown), r, strict=True)) if shown else loads(r[0]) for r in rows[:limit]]
         cursor = encode_cursor(order, items[-1]) if len(rows) > limit else None
         return Page(items, cursor)
 
