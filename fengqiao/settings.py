@@ -55,8 +55,8 @@ class Settings(BaseSettings):
                                    "per step; a gateway restarted mid-import resumes from its first unsent chunk")
     delivery_limit: int = Field(5, description="deliveries before a failing message is dead-lettered")
     chunk_events: int = Field(100, ge=1, le=1000, description="events a chunk consumer (intake's single "
-                              "reports, routing, search) takes in one unit of work; a chunk that fails is "
-                              "handled again one event at a time")
+                              "reports, routing, search, mediation's assignments, webhooks) takes in one unit "
+                              "of work; a chunk that fails is handled again one event at a time")
     chunk_linger_seconds: float = Field(0.005, ge=0, le=1, description="how long a consumer waits for more "
                                         "events before it handles a chunk that is not full")
     deadline_policy_file: Path = Field(DEFAULT_DEADLINES, description="deadline policy (YAML)")

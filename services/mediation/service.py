@@ -5,7 +5,7 @@ from nameko.dependency_providers import Config
 from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Clock, DirectoryFile, Emitter, Store, answer_of
-from fengqiao.bus.entrypoints import handle_event, scan_timer
+from fengqiao.bus.entrypoints import handle_event, handle_event_chunk, scan_timer
 from fengqiao.clock import parse_iso
 from fengqiao.events import parse_event
 from fengqiao.lifecycle import IllegalTransition
@@ -25,10 +25,12 @@ class MediationService:
     config = Config()
     emit = Emitter()
 
-    @handle_event("routing", "case_assigned")
-    def note_assignment(self, message):
-        assigned = parse_event(message, "case_assigned")
-        self.emit.change(lambda: mediation.note_assignment(self._mediation(), assigned))
+    @handle_event_chunk("routing", "case_assigned")
+    def note_assignment(self, messages):
+        # A city's bulk import assigns thousands of cases a minute: one unit of work a chunk.
+        assignments = [parse_event(message, "case_assigned") for message in messages]
+        m = self._mediation()
+        self.emit.change(lambda: [mediation.note_assignment(m, a) for a in assignments])
 
     @handle_event("followup", "case_reopened")
     def note_reopened(self, message):

@@ -22,11 +22,15 @@ class Webhooks:
     in_flight: Counter = field(default_factory=Counter)  # per subscription, in this process
 
 
-def fan_out(w: Webhooks, cloud_event: dict, now) -> list[str]:
-    """A delivery of a public event for every subscription that wants it; the subscriptions
-    given a new one."""
-    wanting = [s["id"] for s in subscriptions.active(w.subscriptions) if subscriptions.matches(s, cloud_event)]
-    return [sub_id for sub_id in wanting if deliveries.enqueue(w.deliveries, sub_id, cloud_event, now)]
+def fan_out(w: Webhooks, cloud_events: list[dict], now) -> list[str]:
+    """A delivery of each public event for every subscription that wants it; the subscriptions
+    given a new one (a redelivered event gives none)."""
+    active, given = subscriptions.active(w.subscriptions), set()
+    for event in cloud_events:
+        for sub in active:
+            if subscriptions.matches(sub, event) and deliveries.enqueue(w.deliveries, sub["id"], event, now):
+                given.add(sub["id"])
+    return sorted(given)
 
 
 def claim(w: Webhooks, now, only: list[str] | None = None) -> list[tuple[dict, dict]]:

@@ -16,7 +16,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 
 from fengqiao.bus.dependencies import Clock, Emitter, Store
-from fengqiao.bus.entrypoints import PUBLIC_EVENTS, handle_event, scan_timer
+from fengqiao.bus.entrypoints import PUBLIC_EVENTS, handle_event_chunk, scan_timer
 from fengqiao.clock import parse_iso
 from fengqiao.events import InvalidEvent
 from fengqiao.metrics import WEBHOOK_ATTEMPTS
@@ -92,11 +92,13 @@ class WebhooksService:
     emit = Emitter()
     dispatcher = Dispatcher()
 
-    @handle_event(PUBLIC_EVENTS, "#")
-    def fan_out(self, cloud_event):
-        if not isinstance(cloud_event, dict) or not {"id", "type", "data"} <= cloud_event.keys():
-            raise InvalidEvent("not a structured CloudEvent")
-        wanting = self.emit.change(lambda: dispatch.fan_out(self.dispatcher.webhooks, cloud_event, self.clock.now()))
+    @handle_event_chunk(PUBLIC_EVENTS, "#")
+    def fan_out(self, cloud_events):
+        # Every public fact passes here, wanted or not: one unit of work a chunk.
+        for cloud_event in cloud_events:
+            if not isinstance(cloud_event, dict) or not {"id", "type", "data"} <= cloud_event.keys():
+                raise InvalidEvent("not a structured CloudEvent")  # alone, when its chunk is split
+        wanting = self.emit.change(lambda: dispatch.fan_out(self.dispatcher.webhooks, cloud_events, self.clock.now()))
         if wanting:
             self.dispatcher.send_due(wanting)  # at once, not at the next tick
 

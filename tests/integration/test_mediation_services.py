@@ -38,8 +38,8 @@ def test_mediation_methods_with_injected_dependencies(memory_store, clock):
                 "data": {"assignment_no": 1, "level": "village", "region_code": "150102001001",
                          "unit_id": "committee-150102001001", "unit_name": "清泉街社区人民调解委员会",
                          "category": "neighbor", "risk": 1, "reason": "属地管理"}}
-    service.note_assignment(assigned)
-    service.note_assignment(assigned)  # redelivery
+    service.note_assignment([assigned])
+    service.note_assignment([assigned])  # redelivery
     answer = service.open_mediation("c1", {"origin": "assignment", "parties": PARTIES, "mediator_ids": ["med-047"]},
                                     "staff")
     assert answer["events"][0]["type"] == "mediation_opened"

@@ -49,8 +49,8 @@ def test_a_subscription_gets_what_it_asked_for_inside_its_owners_jurisdiction(ho
         subscribe(hooks, clock, regions=["150525"])
     with pytest.raises(subscriptions.SubscriptionRefused, match="unknown event types"):
         subscribe(hooks, clock, types=["case.vanished"])
-    assert dispatch.fan_out(hooks, assigned_event(clock.now()), clock.now()) == [labour["id"]]
-    assert dispatch.fan_out(hooks, assigned_event(clock.now()), clock.now()) == []  # a redelivery adds none
+    assert dispatch.fan_out(hooks, [assigned_event(clock.now())], clock.now()) == [labour["id"]]
+    assert dispatch.fan_out(hooks, [assigned_event(clock.now())], clock.now()) == []  # a redelivery adds none
 
 
 def test_the_public_event_carries_no_personal_data_or_free_text(clock):
