@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import warnings
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
@@ -21,6 +20,7 @@ from gateway import accounts, audit, imports, openapi, problems, submissions
 from gateway.calls import call
 from gateway.import_feed import ImportProgressFeed
 from gateway.limits import BodyLimit, declared_media_type
+from gateway.observe import Observed
 from gateway.routes import accounts as account_routes
 from gateway.routes import (
     audit_log,
@@ -144,20 +144,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_middleware(BodyLimit, default=settings.max_body_mb << 20,
                        larger={"/api/v1/imports": ledgers.MAX_FILE_BYTES + (1 << 20)})
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception:
-            await audit.write(request, Response(status_code=500))  # a command that broke is still recorded
-            raise
-        await audit.write(request, response)
-        route = request.scope.get("route")
-        template = route.path if route is not None else "unmatched"
-        metrics = request.app.state.metrics
-        metrics.requests.labels(request.method, template, str(response.status_code)).inc()
-        metrics.seconds.labels(request.method, template).observe(time.perf_counter() - started)
-        return response
-
+    app.add_middleware(Observed)
     return app

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import unquote, unquote_plus
 
-from fastapi import Request, Response
+from fastapi import Request
 
 from fengqiao.clock import isoformat
 from fengqiao.ids import new_id
@@ -48,7 +48,7 @@ def _wanted(request: Request, access) -> bool:
     return access.personal and access.caller.may_see_pii
 
 
-def record(request: Request, response: Response, now) -> dict | None:
+def record(request: Request, status: int, now) -> dict | None:
     """The audit record of this request, or None when it is not one the log keeps."""
     access = getattr(request.state, "access", None)
     if access is None or not _wanted(request, access):
@@ -61,9 +61,9 @@ def record(request: Request, response: Response, now) -> dict | None:
         "actor_kind": caller.kind, "actor_id": caller.id, "actor_name": caller.name, "actor_login": caller.login,
         "roles": list(caller.roles), "permission": access.permission, "granted": access.granted,
         "unmasked": (access.granted and request.method in READS and caller.may_see_pii and access.personal
-                     and response.status_code < 400),
+                     and status < 400),
         "method": request.method, "route": route.path if route is not None else request.url.path,
-        "path": request.url.path, "status": response.status_code,
+        "path": request.url.path, "status": status,
         "case_id": getattr(request.state, "audit_case_id", None) or params.get("case_id"),
         "resource": params.get("mediation_id") or params.get("job_id") or params.get("subscription_id"),
         "client_address": request.client.host if request.client else None,
@@ -74,10 +74,10 @@ def record(request: Request, response: Response, now) -> dict | None:
     }
 
 
-async def write(request: Request, response: Response) -> None:
+async def write(request: Request, status: int) -> None:
     """Append this request's record, if the log keeps one. A log that cannot be written is an
     outage to see at once, not a reason to hide the answer: it is logged as an error."""
-    entry = record(request, response, request.app.state.clock.now())
+    entry = record(request, status, request.app.state.clock.now())
     if entry is None:
         return
     try:
