@@ -5,8 +5,9 @@
 It joins the first hand-written cases (``fengqiao/data/triage_train.jsonl``), the older
 evaluation set they were tuned on (``tests/data/triage_eval.jsonl``), the blind development
 set (``tests/data/blind/triage_dev.jsonl``) and more training cases written blind
-(``fengqiao/data/triage_extra.jsonl``: 840 cases by two helper sessions that read only DOMAIN.md,
-the seed articles and a brief on voices and label borders, never this repository; the brief is
+(``fengqiao/data/triage_extra.jsonl``: 1,560 cases by four helper sessions that read only
+DOMAIN.md, the seed articles and a brief on voices and label borders, never this repository; the
+brief and its second round, which asked for more ``public_safety`` and ``other``, are
 ``fengqiao/data/triage_extra_brief.md``). Nothing from ``tests/data/frozen`` goes in. The file
 ships with the package so that a service fits the same model wherever it runs.
 """

@@ -74,10 +74,10 @@ class MatchPolicy:
     window: timedelta = timedelta(days=45)
     # Probability of "same incident" from which reports merge; weights per FEATURES. Both fitted
     # on the development groups (python -m services.intake.fit_matcher), the threshold for precision.
-    threshold: float = 0.855
-    intercept: float = -9.072
-    weights: tuple[float, ...] = (3.033, 3.669, 1.414, 1.963, 2.391, 1.29, 2.543, 0.936, 2.19, -0.746, -0.332, -0.004,
-                                  2.04, 3.525, 1.985, -0.845, -0.584, -1.55, -0.117, -0.216, -0.0, 1.976, 3.444)
+    threshold: float = 0.849
+    intercept: float = -9.068
+    weights: tuple[float, ...] = (2.974, 3.638, 1.425, 1.897, 2.328, 1.391, 2.605, 0.901, 2.255, -0.697, -0.317, -0.004,
+                                  2.056, 3.586, 1.953, -0.896, -0.446, -1.627, -0.168, -0.105, -0.0, 2.1, 3.358)
     # Candidates: earlier reports sharing one of a report's rarest matter bigrams, a phone, a place name
     # or a surname.
     index_grams: int = 24
