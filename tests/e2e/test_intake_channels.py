@@ -13,11 +13,10 @@ from tests.e2e.conftest import view_when
 DOCS = Path(__file__).parents[2] / "docs" / "channels"
 # Where each example lands: the region inferred from its address (or given), and the unit that
 # the routing rules pick there (a scuffle or a repeated petition or a large sum: the township;
-# an industry matter: the competent department; an ordinary one: the village). The hotline's leak
-# "多次上门协商…来电人情绪激动" reads to the grade-3 model as escalating (0.38 against a threshold of
-# 0.25 set for recall), so it goes to the county center: over-grading is the cheap error.
+# an industry matter: the competent department; an ordinary one: the village, as the hotline's
+# leak from the flat above goes to its community's mediation committee).
 LANDS = {
-    "hotline_12345": ("150102001001", "新城区综治中心"),
+    "hotline_12345": ("150102001001", "清泉街社区人民调解委员会"),
     "police_110": ("150525100202", "大沁他拉镇综治中心"),
     "petition": ("150824100201", "海流图镇综治中心"),
     "court": ("150802001", "车站街道综治中心"),
